@@ -1,0 +1,66 @@
+"""Figures that work in Jupyter, on Colab and offline in the static book.
+
+Plotly's default notebook output (JSON only under papermill) is not rendered by the book, and its
+CDN script is unreachable offline. :func:`show_plotly` emits a small HTML block that draws with the
+page's ``Plotly`` when the book has loaded the vendored ``plotly.min.js``, and otherwise (Colab,
+classic Jupyter) loads plotly.js of the installed plotly's version from its CDN.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import uuid
+
+PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
+
+_LOADER = """<div id="{div}" class="tsrobust-plotly" style="width:100%;height:{height}px;"></div>
+<script type="text/javascript">
+(function () {{
+  var fig = {spec};
+  function draw() {{ window.Plotly.newPlot("{div}", fig); }}
+  if (window.Plotly) {{ draw(); return; }}
+  if (window.require && window.define && window.define.amd) {{
+    window.require.config({{paths: {{tsrobust_plotly: "{cdn_noext}"}}}});
+    window.require(["tsrobust_plotly"], function (P) {{ window.Plotly = P; draw(); }});
+    return;
+  }}
+  var s = document.createElement("script");
+  s.src = "{cdn}";
+  s.onload = draw;
+  document.head.appendChild(s);
+}})();
+</script>"""
+
+
+class PlotlyFigure:
+    """Display wrapper: HTML for the book and Colab, plotly's own mimetype for JupyterLab."""
+
+    def __init__(self, fig):
+        self.fig = fig
+
+    def html(self) -> str:
+        from plotly.offline import get_plotlyjs_version
+
+        cdn = PLOTLY_CDN.format(version=get_plotlyjs_version())
+        spec = self.fig.to_json()
+        # A JSON string inside <script> must not close the tag.
+        spec = spec.replace("</", "<\\/")
+        height = self.fig.layout.height or 480
+        return _LOADER.format(
+            div=f"plotly-{uuid.uuid4().hex[:12]}", spec=spec, cdn=html.escape(cdn),
+            cdn_noext=html.escape(cdn[: -len(".js")]), height=int(height),
+        )
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {
+            "text/html": self.html(),
+            "application/vnd.plotly.v1+json": json.loads(self.fig.to_json()),
+        }
+
+
+def show_plotly(fig):
+    """Display a plotly figure so that it renders in Jupyter, Colab and the static book offline."""
+    from IPython.display import display
+
+    display(PlotlyFigure(fig))

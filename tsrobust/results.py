@@ -1,0 +1,258 @@
+"""Results with provenance: ``results/<profile>/<chapter>/<name>.json`` (+ ``.npz`` arrays).
+
+A chapter wraps each expensive computation in :func:`record`: if a result with the same name was
+recorded for the same parameters, it is loaded; otherwise it is computed, timed and saved
+atomically with its provenance (profile, parameters, device, torch version, git commit, wall
+seconds, dataset copy, timestamp). gpu/paper runs are committed as small files, so the book shows
+them without recomputing; every number shown says where it came from.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tsrobust.io import atomic_write
+from tsrobust.params import PROFILES
+
+RESULTS_ENV = "TSROBUST_RESULTS"
+"""Environment variable naming the results root (default: ``results/`` of the book's folder)."""
+
+VERDICTS = ("reproduced", "direction holds", "differs")
+
+
+def results_root() -> Path:
+    """``$TSROBUST_RESULTS``, else ``results/`` in the nearest folder up from here with a
+    ``_toc.yml`` (the book's root), else ``./results``."""
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists():
+            return folder / "results"
+    return here / "results"
+
+
+def device_name() -> str:
+    """The compute device as a reader would name it."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    cpu = platform.processor() or platform.machine()
+    return f"CPU ({cpu}, {os.cpu_count()} cores)"
+
+
+def git_commit() -> str:
+    """Commit of the checkout in use, with ``+dirty`` if it has uncommitted changes."""
+    try:
+        root = Path(__file__).resolve().parent
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=root, capture_output=True,
+            text=True, check=True, timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not a git checkout)"
+
+
+def provenance(cfg, *, seconds: float, dataset: str | None) -> dict:
+    """The provenance block stored with every result."""
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:  # pragma: no cover
+        torch_version = "not installed"
+    return {
+        "profile": cfg.profile,
+        "parameters": cfg.as_dict(),
+        "device": device_name(),
+        "torch": torch_version,
+        "commit": git_commit(),
+        "seconds": round(float(seconds), 3),
+        "dataset": dataset or "none (synthetic data generated in the chapter)",
+        "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+@dataclass
+class Result:
+    """A recorded result: JSON values, numpy arrays and the provenance they were made with."""
+
+    chapter: str
+    name: str
+    values: dict
+    arrays: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+    dir: Path | None = None
+    loaded: bool = False
+
+    def caption(self) -> str:
+        p = self.provenance
+        how = "recorded run, loaded" if self.loaded else "computed in this run"
+        return (
+            f"*Source: {how}; profile `{p.get('profile')}`, {p.get('device')}, "
+            f"torch {p.get('torch')}, commit `{p.get('commit')}`, {p.get('seconds')} s, "
+            f"data: {p.get('dataset')}, {p.get('timestamp')}.*"
+        )
+
+    def _repr_markdown_(self):
+        return self.caption()
+
+
+def _paths(chapter: str, name: str, profile: str) -> tuple[Path, Path, Path]:
+    if profile not in PROFILES:
+        raise ValueError(f"profile {profile!r} is not one of {', '.join(PROFILES)}")
+    folder = results_root() / profile / chapter
+    return folder, folder / f"{name}.json", folder / f"{name}.npz"
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if hasattr(obj, "item") and hasattr(obj, "numel") and obj.numel() == 1:  # 0-d tensor
+        return obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def save(chapter, name, cfg, values, arrays=None, *, seconds, dataset=None) -> Result:
+    """Save ``values`` (JSON) and ``arrays`` (npz) atomically with provenance; return the Result.
+
+    The arrays are written first and the JSON last, so a JSON file on disk always has its arrays.
+    """
+    folder, json_path, npz_path = _paths(chapter, name, cfg.profile)
+    arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
+    if arrays:
+        with atomic_write(npz_path) as tmp:
+            np.savez_compressed(tmp, **arrays)
+    elif npz_path.exists():
+        npz_path.unlink()
+    prov = provenance(cfg, seconds=seconds, dataset=dataset)
+    doc = {"chapter": chapter, "name": name, "values": _jsonable(values), "provenance": prov,
+           "arrays": sorted(arrays)}
+    with atomic_write(json_path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    return Result(chapter, name, doc["values"], arrays, prov, folder, loaded=False)
+
+
+def load(chapter, name, profile) -> Result | None:
+    """Load a recorded result, or ``None`` if there is none. A corrupt file raises ``ValueError``
+    saying which file to delete."""
+    folder, json_path, npz_path = _paths(chapter, name, profile)
+    if not json_path.exists():
+        return None
+    try:
+        doc = json.loads(json_path.read_text())
+        arrays = {}
+        if doc.get("arrays"):
+            with np.load(npz_path) as npz:
+                arrays = {k: npz[k] for k in doc["arrays"]}
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise ValueError(
+            f"recorded result {json_path} is unreadable or incomplete ({err}); delete "
+            f"{json_path} (and {npz_path.name}) to recompute it"
+        ) from err
+    return Result(chapter, name, doc["values"], arrays, doc["provenance"], folder, loaded=True)
+
+
+recorded = load
+
+
+def record(chapter, name, cfg, compute, *, dataset=None) -> Result:
+    """Load ``name`` if recorded for these parameters (``cfg.as_dict()``), else compute and save.
+
+    ``compute()`` returns a dict of JSON-able values, or ``(values, arrays)``.
+    """
+    old = load(chapter, name, cfg.profile)
+    if old is not None and old.provenance.get("parameters") == cfg.as_dict():
+        return old
+    start = time.perf_counter()
+    out = compute()
+    seconds = time.perf_counter() - start
+    values, arrays = out if isinstance(out, tuple) else (out, None)
+    return save(chapter, name, cfg, values, arrays, seconds=seconds, dataset=dataset)
+
+
+def verdict(ours, paper, *, rel_tol=0.1, abs_tol=0.0, direction_holds=None) -> str:
+    """Compare our number with the paper's.
+
+    "reproduced" if ``|ours − paper| ≤ max(abs_tol, rel_tol·|paper|)``; otherwise "direction
+    holds" if ``direction_holds`` (the qualitative claim the number supports holds in our run),
+    else "differs".
+    """
+    if abs(float(ours) - float(paper)) <= max(abs_tol, rel_tol * abs(float(paper))):
+        return "reproduced"
+    return "direction holds" if direction_holds else "differs"
+
+
+@dataclass
+class Row:
+    """One line of a comparison table: our value beside the paper's."""
+
+    quantity: str
+    ours: object
+    paper: object
+    source: str
+    verdict: str
+    note: str = ""
+
+    def __post_init__(self):
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "—" if v is None else str(v)
+
+
+class Comparison:
+    """A markdown table of our numbers beside the paper's, with the provenance of ours."""
+
+    def __init__(self, rows, result: Result | None):
+        self.rows, self.result = list(rows), result
+
+    def _repr_markdown_(self):
+        lines = [
+            "| quantity | ours | paper | paper source | verdict | why |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in self.rows:
+            lines.append(
+                f"| {r.quantity} | {_fmt(r.ours)} | {_fmt(r.paper)} | {r.source} | "
+                f"**{r.verdict}** | {r.note} |"
+            )
+        if self.result is not None:
+            lines += ["", f"Ours: {self.result.caption()}"]
+        return "\n".join(lines)
+
+
+def compare(rows, result: Result | None = None) -> Comparison:
+    """Our numbers beside the paper's (display it in a notebook)."""
+    return Comparison(rows, result)
