@@ -1,0 +1,108 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from tsrobust import results
+from tsrobust.io import atomic_write
+from tsrobust.params import Setting, resolve
+
+SETTINGS = {"n": Setting(int, smoke=3, gpu=30, paper=300, min=1)}
+
+
+@pytest.fixture(autouse=True)
+def results_root(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def test_record_computes_once_then_loads(results_root):
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"mean": 1.5}, {"curve": np.arange(4.0)}
+
+    cfg = resolve(SETTINGS, profile="smoke", seed=0)
+    first = results.record("01_x", "stats", cfg, compute, dataset="synthetic")
+    second = results.record("01_x", "stats", cfg, compute)
+    assert calls == [1]
+    assert not first.loaded and second.loaded
+    assert second.values == {"mean": 1.5}
+    np.testing.assert_array_equal(second.arrays["curve"], np.arange(4.0))
+    prov = second.provenance
+    assert prov["profile"] == "smoke" and prov["parameters"] == {"profile": "smoke", "seed": 0, "n": 3}
+    for key in ("device", "torch", "commit", "seconds", "dataset", "timestamp"):
+        assert key in prov
+    assert (results_root / "smoke" / "01_x" / "stats.json").exists()
+    assert "profile `smoke`" in second.caption()
+
+
+def test_record_recomputes_for_other_parameters():
+    calls = []
+    for n in (3, 4, 4):
+        cfg = resolve(SETTINGS, profile="smoke", seed=0, n=n)
+        results.record("01_x", "stats", cfg, lambda: calls.append(n) or {"n": n})
+    assert calls == [3, 4]
+
+
+def test_interrupted_write_leaves_no_half_written_file(results_root):
+    cfg = resolve(SETTINGS, profile="smoke", seed=0)
+    results.save("01_x", "stats", cfg, {"v": 1}, seconds=0.1)
+    path = results_root / "smoke" / "01_x" / "stats.json"
+    before = path.read_text()
+
+    class Killed(Exception):
+        pass
+
+    with pytest.raises(Killed):
+        with atomic_write(path) as tmp:
+            tmp.write_text('{"values": {"v": 2')  # half of a new record
+            raise Killed
+    assert path.read_text() == before
+    assert json.loads(before)["values"] == {"v": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["stats.json"]
+
+
+def test_interrupted_array_write_keeps_old_record(results_root, monkeypatch):
+    cfg = resolve(SETTINGS, profile="smoke", seed=0)
+    results.save("01_x", "a", cfg, {"v": 1}, {"x": np.zeros(3)}, seconds=0.1)
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez_compressed", boom)
+    with pytest.raises(KeyboardInterrupt):
+        results.save("01_x", "a", cfg, {"v": 2}, {"x": np.ones(3)}, seconds=0.1)
+    old = results.load("01_x", "a", "smoke")
+    assert old.values == {"v": 1}
+    np.testing.assert_array_equal(old.arrays["x"], np.zeros(3))
+    assert sorted(os.listdir(old.dir)) == ["a.json", "a.npz"]
+
+
+def test_corrupt_record_says_what_to_do(results_root):
+    path = results_root / "smoke" / "01_x" / "bad.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="delete"):
+        results.load("01_x", "bad", "smoke")
+
+
+def test_verdicts():
+    assert results.verdict(0.81, 0.85, rel_tol=0.05) == "reproduced"
+    assert results.verdict(0.70, 0.85, rel_tol=0.05) == "differs"
+    assert results.verdict(0.70, 0.85, rel_tol=0.05, direction_holds=True) == "direction holds"
+    assert results.verdict(0.0, 0.01, abs_tol=0.02) == "reproduced"
+    with pytest.raises(ValueError):
+        results.Row("x", 1, 2, "Table 1", verdict="close enough")
+
+
+def test_comparison_table_shows_both_numbers_and_provenance():
+    cfg = resolve(SETTINGS, profile="smoke", seed=0)
+    res = results.save("01_x", "acc", cfg, {"acc": 0.5}, seconds=1.0)
+    md = results.compare(
+        [results.Row("accuracy", 0.5, 0.85, "Table 1", results.verdict(0.5, 0.85), "smoke")], res
+    )._repr_markdown_()
+    assert "| accuracy | 0.5 | 0.85 | Table 1 | **differs** | smoke |" in md
+    assert "profile `smoke`" in md
