@@ -129,7 +129,7 @@ def execute(notebook: Path, out: Path, parameters: dict, cwd: Path) -> float:
     import papermill
 
     source = notebook.with_suffix(".py")
-    staged_input = BUILD / "input" / f"{notebook.stem}.ipynb"
+    staged_input = cwd / BUILD / "input" / f"{notebook.stem}.ipynb"
     staged_input.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(jupytext.read(source), staged_input, fmt="ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)

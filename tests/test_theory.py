@@ -1,0 +1,398 @@
+"""Tests of ``tsrobust.theory`` (source D's toys, source A §3–4)."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from tsrobust import theory as T
+from tsrobust.params import resolve
+
+# ---------------------------------------------------------------- population gradient (source D)
+
+
+@pytest.mark.parametrize("theta_deg", [20.0, 60.0, 90.0, 135.0, 170.0])
+def test_gradient_formula_matches_monte_carlo(theta_deg):
+    # unequal norms exercise the ‖w*‖/‖w‖ factor
+    w, w_star = T.vectors_at_angle(math.radians(theta_deg), 4, norm_w=1.3, norm_w_star=0.7)
+    g = T.relu_population_gradient(w, w_star)
+    mean, se = T.relu_gradient_monte_carlo(w, w_star, 400_000, T.make_generator(11, int(theta_deg)))
+    z = (mean - g).abs() / se
+    assert z.max() < 5.0, f"analytic vs MC differ by {z.max():.1f} standard errors"
+
+
+def test_gradient_formula_random_directions():
+    gen = torch.Generator().manual_seed(3)
+    for trial in range(3):
+        w, w_star = torch.randn(6, generator=gen, dtype=torch.float64), torch.randn(
+            6, generator=gen, dtype=torch.float64)
+        g = T.relu_population_gradient(w, w_star)
+        mean, se = T.relu_gradient_monte_carlo(w, w_star, 300_000, T.make_generator(5, trial))
+        assert ((mean - g).abs() / se).max() < 5.0
+
+
+def test_monte_carlo_error_shrinks_like_one_over_sqrt_n():
+    w, w_star = T.vectors_at_angle(math.radians(70.0), 4, norm_w=0.8, norm_w_star=1.2)
+    g = T.relu_population_gradient(w, w_star)
+    gen = T.make_generator(7, 0)
+
+    def rms(n, repeats=8):
+        errs = [float((T.relu_gradient_monte_carlo(w, w_star, n, gen)[0] - g).norm())
+                for _ in range(repeats)]
+        return math.sqrt(np.mean(np.square(errs)))
+
+    ratio = rms(2_000) / rms(200_000)  # 100× the samples → 10× smaller error
+    assert 5.0 < ratio < 20.0, ratio
+
+
+def test_monte_carlo_check_detects_a_wrong_formula():
+    # the linear term alone (no ReLU gating) is far outside the MC error bars
+    w, w_star = T.vectors_at_angle(math.radians(90.0), 3)
+    mean, se = T.relu_gradient_monte_carlo(w, w_star, 200_000, T.make_generator(1, 1))
+    wrong = 0.5 * (w - w_star)
+    assert ((mean - wrong).abs() / se).max() > 20.0
+
+
+def test_gradient_hand_cases():
+    u = torch.tensor([0.6, 0.8, 0.0], dtype=torch.float64)
+    # at the teacher: zero
+    assert torch.allclose(T.relu_population_gradient(u, u), torch.zeros(3, dtype=torch.float64),
+                          atol=1e-7)
+    # θ = 0, different norms: the linear regime, ½(a − b) u
+    assert torch.allclose(T.relu_population_gradient(2 * u, 0.5 * u), 0.75 * u, atol=1e-7)
+    # θ = π: the two half-spaces never overlap, so only ½ E[σ(wᵀx)...] = ½ w remains
+    assert torch.allclose(T.relu_population_gradient(-2 * u, u), -u, atol=1e-7)
+    # w* = 0: ½ w
+    assert torch.allclose(T.relu_population_gradient(u, torch.zeros(3)), 0.5 * u)
+    # θ = π/2, unit norms: ½(w − w*) + (1/2π)(π/2 w* − w)
+    w, w_star = T.vectors_at_angle(math.pi / 2, 2)
+    expected = 0.5 * (w - w_star) + (math.pi / 2 * w_star - w) / (2 * math.pi)
+    assert torch.allclose(T.relu_population_gradient(w, w_star), expected)
+
+
+def test_gradient_bad_input():
+    with pytest.raises(ValueError, match="non-zero"):
+        T.relu_population_gradient(torch.zeros(3), torch.ones(3))
+    with pytest.raises(ValueError, match="same shape"):
+        T.relu_population_gradient(torch.ones(3), torch.ones(4))
+    with pytest.raises(ValueError, match="positive integer"):
+        T.relu_gradient_monte_carlo(torch.ones(3), torch.ones(3), 0, T.make_generator(0))
+
+
+def test_gradient_check_slope():
+    values, arrays = T.gradient_check(3, [math.pi / 3, 2 * math.pi / 3], [500, 5_000, 50_000], 6,
+                                      T.make_generator(2, 2), progress=False)
+    assert -0.65 < values["loglog_slope"] < -0.35
+    assert arrays["rms_error"].shape == (2, 3)
+
+
+# ---------------------------------------------------------------- networks and training
+
+
+def test_make_generator_streams():
+    a = torch.rand(3, generator=T.make_generator(4, 1))
+    assert torch.equal(a, torch.rand(3, generator=T.make_generator(4, 1)))
+    assert not torch.equal(a, torch.rand(3, generator=T.make_generator(4, 2)))
+    assert not torch.equal(a, torch.rand(3, generator=T.make_generator(5, 1)))
+    with pytest.raises(ValueError, match="seed"):
+        T.make_generator(-1)
+
+
+def test_teacher_construction():
+    t = T.make_teacher(6, 5, 3, T.make_generator(0), bias_range=0.25, fan_out_decay=1.5)
+    assert torch.allclose(t.hidden.weight.norm(dim=1), torch.ones(5, dtype=torch.float64))
+    assert (t.hidden.bias.abs() <= 0.25).all()
+    expected = torch.arange(1, 6, dtype=torch.float64).pow(-1.5)
+    assert torch.allclose(t.fan_out_norms(), expected)  # ‖v*_j‖ ∝ 1/j^p
+    assert not any(p.requires_grad for p in t.parameters())
+
+
+def test_student_at_teacher_has_zero_loss_and_gradient():
+    teacher = T.make_teacher(5, 4, 2, T.make_generator(0))
+    student = copy.deepcopy(teacher)
+    for p in student.parameters():
+        p.requires_grad_(True)
+    x = T.gaussian_inputs(300, 5, T.make_generator(1))
+    loss = T.l2_loss(student, teacher, x)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert all(p.grad.abs().max().item() == 0.0 for p in student.parameters())
+    hist = T.train_student(student, teacher, x, steps=20, lr=0.1, generator=T.make_generator(2),
+                           record_every=10, progress=False)
+    assert max(hist.loss) == 0.0
+    assert torch.equal(student.hidden.weight, teacher.hidden.weight)
+
+
+def test_training_learns_and_is_reproducible():
+    def run(batch_size):
+        g = T.make_generator(3, 0)
+        teacher = T.make_teacher(4, 3, 2, g)
+        student = T.make_student(4, 9, 2, g)
+        x = T.gaussian_inputs(400, 4, g)
+        hist = T.train_student(student, teacher, x, steps=300, lr=0.1, generator=g,
+                               batch_size=batch_size, record_every=100, progress=False)
+        return hist, student
+    h1, s1 = run(None)
+    h2, s2 = run(None)
+    assert h1.steps == [0, 100, 200, 300]
+    assert h1.loss[-1] < 0.05 * h1.loss[0]
+    assert h1.loss == h2.loss and torch.equal(s1.hidden.weight, s2.hidden.weight)
+    hb, _ = run(64)  # minibatch SGD learns too
+    assert hb.loss[-1] < 0.1 * hb.loss[0]
+    # snapshots restore the recorded students
+    assert torch.equal(h1.student_at(3).hidden.weight, s1.hidden.weight)
+    assert not torch.equal(h1.student_at(0).hidden.weight, s1.hidden.weight)
+
+
+def test_train_student_bad_input():
+    g = T.make_generator(0)
+    teacher, student = T.make_teacher(3, 2, 1, g), T.make_student(3, 4, 1, g)
+    with pytest.raises(ValueError, match="x_train"):
+        T.train_student(student, teacher, torch.zeros(10, 4), steps=1, lr=0.1, generator=g)
+    with pytest.raises(ValueError, match="lr"):
+        T.train_student(student, teacher, torch.zeros(10, 3), steps=1, lr=0.0, generator=g)
+    with pytest.raises(ValueError, match="steps"):
+        T.train_student(student, teacher, torch.zeros(10, 3), steps=0, lr=0.1, generator=g)
+    with pytest.raises(ValueError, match="kind"):
+        T.Augmentation("mixup")
+    with pytest.raises(ValueError, match="basis"):
+        T.Augmentation("off_subspace", std=0.1)
+
+
+def test_node_classes_and_l_shape_fields():
+    g = T.make_generator(0)
+    teacher = T.make_teacher(3, 2, 1, g)
+    student = T.make_student(3, 3, 1, g)
+    with torch.no_grad():
+        student.hidden.weight.copy_(torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [0, 0, 1.0]]))
+        student.hidden.bias.copy_(torch.tensor([0.0, -100.0, 100.0]))
+    x = T.gaussian_inputs(500, 3, g)
+    shape = T.l_shape(student, teacher, x)
+    assert shape["node_class"].tolist() == [0, 1, 2]  # boundary in data, dead, always on
+    assert shape["best_corr"][1] == 0.0  # a dead node correlates with nothing
+    assert np.allclose(shape["fan_out_norm"], student.fan_out_norms().numpy())
+
+
+def test_best_nc_over_training_ends_at_final_value():
+    g = T.make_generator(1)
+    teacher, student = T.make_teacher(3, 2, 2, g), T.make_student(3, 6, 2, g)
+    x = T.gaussian_inputs(200, 3, g)
+    hist = T.train_student(student, teacher, x, steps=40, lr=0.1, generator=g, record_every=20,
+                           progress=False)
+    curves = T.best_nc_over_training(hist, teacher, x)
+    assert curves.shape == (3, 2)
+    final = T.best_nc(T.node_correlations(student, teacher, x)).numpy()
+    assert np.allclose(curves[-1], final)
+
+
+# ---------------------------------------------------------------- low-rank geometry (source A)
+
+
+def test_subspace_bases():
+    g = T.make_generator(0)
+    u = T.random_subspace(7, 3, g)
+    assert torch.allclose(u.T @ u, torch.eye(3, dtype=torch.float64), atol=1e-12)
+    c = T.complement_basis(u)
+    assert c.shape == (7, 4)
+    assert torch.allclose(c.T @ c, torch.eye(4, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(u.T @ c, torch.zeros(3, 4, dtype=torch.float64), atol=1e-12)
+    a = T.augmented_basis(u)
+    assert a.shape == (8, 4) and a[7, 3] == 1.0 and torch.equal(a[:7, :3], u)
+    with pytest.raises(ValueError, match="exceed"):
+        T.random_subspace(3, 4, g)
+
+
+def test_low_rank_inputs_lie_in_or_near_the_subspace():
+    g = T.make_generator(0)
+    u = T.random_subspace(6, 2, g)
+    x = T.low_rank_inputs(2000, u, g)
+    assert (x - x @ u @ u.T).abs().max() < 1e-12
+    assert torch.linalg.matrix_rank(x).item() == 2
+    near = T.low_rank_inputs(20000, u, g, off_subspace_std=0.1)
+    resid = near - near @ u @ u.T
+    # 4 out-of-plane dimensions of std 0.1: E‖r‖² = 4 · 0.01
+    assert resid.pow(2).sum(1).mean().item() == pytest.approx(0.04, rel=0.05)
+
+
+def test_projected_angle_hand_cases():
+    e12 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    e3 = torch.tensor([[0.0], [0.0], [1.0]], dtype=torch.float64)
+    ws = torch.tensor([[1.0, 0.0, 5.0], [1.0, 0.0, 1.0]])
+    wt = torch.tensor([[1.0, 1.0, 0.0], [2.0, 0.0, -1.0]])
+    inside = T.projected_angle(ws, wt, e12)
+    assert inside[0].item() == pytest.approx(math.pi / 4)
+    assert inside[1].item() == pytest.approx(0.0, abs=1e-7)
+    outside = T.projected_angle(ws, wt, e3)
+    assert math.isnan(outside[0].item())  # the teacher has no out-of-plane part
+    assert outside[1].item() == pytest.approx(math.pi)
+
+
+def test_eps_in_out_hand_case_and_identities():
+    e12 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    ws, wt = torch.tensor([3.0, 0.0, 3.0]), torch.tensor([2.0, 0.0, 0.0])
+    e_in, e_out = T.eps_in_out(ws, wt, e12)
+    # Δw = (1/√2 − 1, 0, 1/√2)
+    assert e_in.item() == pytest.approx(1 - 1 / math.sqrt(2))
+    assert e_out.item() == pytest.approx(1 / math.sqrt(2))
+    # perfect specialization up to a positive scale: ε_in = ε_out = 0
+    e_in0, e_out0 = T.eps_in_out(5 * wt, wt, e12)
+    assert e_in0.item() == pytest.approx(0.0) and e_out0.item() == pytest.approx(0.0)
+    # Pythagoras: ε_in² + ε_out² = ‖Δw‖²
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    i, o = T.eps_in_out(a, b, e12)
+    delta = a / a.norm(dim=1, keepdim=True) - b / b.norm(dim=1, keepdim=True)
+    assert torch.allclose(i**2 + o**2, delta.double().norm(dim=1) ** 2)
+    with pytest.raises(ValueError, match="non-zero"):
+        T.eps_in_out(torch.zeros(3), wt, e12)
+
+
+def test_report_of_a_student_equal_to_the_teacher():
+    g = T.make_generator(2)
+    teacher = T.make_teacher(5, 3, 2, g)
+    u = T.random_subspace(5, 2, g)
+    x = T.low_rank_inputs(3000, u, g)
+    rep = T.specialization_report(copy.deepcopy(teacher), teacher, x, u)
+    assert np.allclose(rep["best_nc"], 1.0, atol=1e-5)
+    assert np.allclose(rep["eps_in"], 0.0) and np.allclose(rep["eps_out"], 0.0)
+    assert np.allclose(rep["angle_in"], 0.0, atol=1e-6)
+    assert np.allclose(rep["angle_out"], 0.0, atol=1e-6)
+
+
+def test_theorem_1_out_of_plane_weights_never_move_on_subspace_data():
+    g = T.make_generator(4)
+    teacher, student = T.make_teacher(6, 3, 2, g), T.make_student(6, 8, 2, g)
+    u = T.random_subspace(6, 2, g)
+    comp = T.complement_basis(u)
+    before = student.hidden.weight.detach() @ comp
+    x = T.low_rank_inputs(500, u, g)
+    T.train_student(student, teacher, x, steps=100, lr=0.1, generator=g, batch_size=50,
+                    progress=False)
+    after = student.hidden.weight.detach() @ comp
+    assert (after - before).abs().max() < 1e-12
+    # … whereas data that leave the subspace (noise augmentation) do move them
+    T.train_student(student, teacher, x, steps=20, lr=0.1, generator=g, progress=False,
+                    augmentation=T.Augmentation("off_subspace", std=0.3, basis=u))
+    assert (student.hidden.weight.detach() @ comp - after).abs().max() > 1e-4
+
+
+# ---------------------------------------------------------------- oracle-adversarial (Eq. 3)
+
+
+def _linear(weights):
+    layer = nn.Linear(len(weights), 1, bias=False, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([weights], dtype=torch.float64))
+    return layer
+
+
+def test_oracle_adversarial_solves_the_linear_case():
+    # student f(x) = aᵀx, teacher f* = 0: the maximiser of (aᵀx′)² over the ball is known
+    a = torch.tensor([3.0, -4.0, 0.0], dtype=torch.float64)
+    student, teacher = _linear(a.tolist()), _linear([0.0, 0.0, 0.0])
+    x = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    eps = 0.5
+    s = torch.sign(x @ a)
+    x2 = T.oracle_adversarial(student, teacher, x, eps=eps, steps=30, norm="l2")
+    assert torch.allclose(x2, x + eps * s[:, None] * a / a.norm(), atol=1e-6)
+    xinf = T.oracle_adversarial(student, teacher, x, eps=eps, steps=30, norm="linf")
+    assert torch.allclose(xinf[:, :2], x[:, :2] + eps * s[:, None] * torch.sign(a[:2]), atol=1e-9)
+    expected = (x @ a).abs() + eps * a.abs().sum()
+    assert torch.allclose(T.oracle_loss(student, teacher, xinf), expected**2)
+
+
+def test_oracle_adversarial_stays_in_the_ball_and_the_subspace():
+    g = T.make_generator(0)
+    teacher, student = T.make_teacher(5, 3, 2, g), T.make_student(5, 6, 2, g)
+    u = T.random_subspace(5, 2, g)
+    x = T.gaussian_inputs(50, 5, g)
+    clean = T.oracle_loss(student, teacher, x)
+    for norm in ("l2", "linf"):
+        xa = T.oracle_adversarial(student, teacher, x, eps=0.3, steps=10, norm=norm, generator=g)
+        size = (xa - x).norm(dim=1) if norm == "l2" else (xa - x).abs().amax(dim=1)
+        assert (size <= 0.3 + 1e-9).all()
+        assert T.oracle_loss(student, teacher, xa).mean() > clean.mean()
+    xin = T.oracle_adversarial(student, teacher, x, eps=0.3, steps=10, basis=u)
+    assert T.off_subspace_fraction(xin - x, u).max() < 1e-9
+    with pytest.raises(ValueError, match="norm"):
+        T.oracle_adversarial(student, teacher, x, eps=0.3, steps=1, norm="l1")
+
+
+def test_off_subspace_fraction_hand_case():
+    e1 = torch.tensor([[1.0], [0.0]], dtype=torch.float64)
+    d = torch.tensor([[3.0, 4.0], [1.0, 0.0], [0.0, 2.0]])
+    assert torch.allclose(T.off_subspace_fraction(d, e1), torch.tensor([0.8, 0.0, 1.0],
+                                                                        dtype=torch.float64))
+
+
+# ---------------------------------------------------------------- figures and statistics
+
+
+def test_boundary_segment_hand_cases():
+    assert T.boundary_segment([1.0, 0.0], 0.0, 1.0) == ((0.0, -1.0), (0.0, 1.0)) or \
+        T.boundary_segment([1.0, 0.0], 0.0, 1.0) == ((-0.0, -1), (-0.0, 1))
+    (p, q) = T.boundary_segment([1.0, 1.0], 0.0, 1.0)  # the anti-diagonal, corner to corner
+    assert sorted([p, q]) == [(-1, 1.0), (1.0, -1)]
+    assert T.boundary_segment([1.0, 1.0], 5.0, 1.0) is None  # misses the square
+    assert T.boundary_segment([0.0, 0.0], 1.0, 1.0) is None
+    p, q = T.boundary_segment([0.0, 2.0], 1.0, 2.0)  # y = −0.5
+    assert p[1] == pytest.approx(-0.5) and q[1] == pytest.approx(-0.5)
+    assert abs(p[0] - q[0]) == pytest.approx(4.0)
+
+
+def test_spearman_against_hand_case_and_scipy():
+    assert T.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert T.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert np.allclose(T.average_ranks([5, 1, 5, 2]), [2.5, 0, 2.5, 1])
+    stats = pytest.importorskip("scipy.stats")
+    a, b = [0.3, 0.1, 0.1, 0.9, 0.5], [200, 150, 400, 150, 50]
+    assert T.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
+
+
+# ---------------------------------------------------------------- settings and experiments
+
+
+def test_settings_resolve_in_every_profile():
+    for settings in (T.CH01_SETTINGS, T.CH02_SETTINGS):
+        for profile in ("smoke", "gpu", "paper"):
+            resolve(settings, profile=profile, seed=0)
+    c2 = resolve(T.CH02_SETTINGS, profile="gpu", seed=0)
+    assert all(s < c2.d for s in c2.sweep_d_subs) and c2.d_sub < c2.d
+    c2s = resolve(T.CH02_SETTINGS, profile="smoke", seed=0)
+    assert all(s < c2s.d for s in c2s.sweep_d_subs) and c2s.d_sub < c2s.d
+    with pytest.raises(ValueError, match="steps"):
+        resolve(T.CH01_SETTINGS, profile="smoke", seed=0, steps=0)
+
+
+def test_experiments_run_small_and_keep_threads():
+    threads = torch.get_num_threads()
+    values, arrays = T.two_d_toy(teacher_width=2, student_width=4, outputs=1, n_train=100,
+                                 steps=20, lr=0.1, records=4, seed=0, progress=False)
+    assert arrays["student_w"].shape == (5, 4, 2) and arrays["steps"].tolist() == [0, 5, 10, 15, 20]
+    assert torch.get_num_threads() == threads
+    common = dict(d=6, teacher_width=2, student_width=4, outputs=2, n_train=100, n_eval=200,
+                  lr=0.1, seed=0, progress=False)
+    values, arrays = T.low_rank_experiment(d_sub=2, steps=30, off_subspace_std=0.0,
+                                           attack_eps=0.3, attack_steps=3, n_attack=20, **common)
+    assert values["max_out_of_plane_change"] < 1e-12
+    assert arrays["teacher_eps_out"].shape == (2,)
+    values, arrays = T.augmentation_comparison(
+        d_sub=2, steps=10, off_subspace_std=0.0, noise_std=0.3, attack_eps=0.3, attack_steps=2,
+        adversarial_every=5, n_attack=10, **common)
+    assert set(values) == set(T.AUGMENTATIONS)
+    with pytest.raises(ValueError, match="d′"):
+        T.subspace_sweep(d_subs=(2, 6), repeats=1, steps=5, off_subspace_std=0.0, **common)
+
+
+def test_chapter_2_cross_checks():
+    ok = resolve(T.CH02_SETTINGS, profile="smoke", seed=0)
+    T.check_ch02_settings(ok)
+    with pytest.raises(ValueError, match="d_sub"):
+        T.check_ch02_settings(resolve(T.CH02_SETTINGS, profile="smoke", seed=0, d=4, d_sub=4,
+                                      sweep_d_subs=[2]))
+    with pytest.raises(ValueError, match="sweep_d_subs"):
+        T.check_ch02_settings(resolve(T.CH02_SETTINGS, profile="smoke", seed=0,
+                                      sweep_d_subs=[2, 12]))

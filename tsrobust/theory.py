@@ -1,0 +1,1390 @@
+"""Theory toys of the teacher-student setting (source D, Tian's talk; source A, Yang et al. §3–4).
+
+Chapter 1 (source D):
+
+* ``relu_population_gradient`` — the closed-form population gradient of one ReLU node under
+  Gaussian input (slide "An Analytic Formula"), and ``relu_gradient_monte_carlo``, its Monte-Carlo
+  estimate;
+* ``TwoLayerReLU`` teacher / student networks with bias (source A, §3.2, Fig. 1a) and
+  ``train_student`` (ℓ2 loss on the teacher's outputs, SGD, full batch or minibatch);
+* the 2-D toy, the L-shaped curve (Corollary 1) and the weak-teacher experiment
+  (slide "Weak teacher nodes are slow to learn").
+
+Chapter 2 (source A, §3–4):
+
+* inputs in / near a d′-dimensional subspace 𝒳 of R^d (``low_rank_inputs``);
+* ``projected_angle`` (Theorem 2), ``eps_in_out`` (Eq. 2, measured as in §5.3);
+* ``oracle_adversarial`` (Eq. 3, PGD on the ℓ2 distance between student and teacher outputs);
+* augmentation along weak directions (§4.3) and the sweep over d′.
+
+Every random draw takes an explicit ``torch.Generator``; nothing here touches global seeds. The
+networks are tiny, so training and measuring run single-threaded on the CPU (``single_threaded``
+restores the thread count afterwards); the experiments take ``device="cuda"`` to train on a GPU,
+and measure on the CPU after training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from tsrobust.params import Setting
+from tsrobust.specialization import best_nc, normalized_correlation
+
+DTYPE = torch.float64
+"""The toys are tiny; double precision keeps ε_in, ε_out and angles clean near convergence."""
+
+MC_CHUNK = 200_000
+"""Samples per chunk in the Monte-Carlo gradient estimate (bounds memory, not accuracy)."""
+
+ZERO_NORM = 1e-12
+"""Below this norm a (projected) weight vector counts as zero: its angle is undefined (NaN)."""
+
+MOMENTUM = 0.9
+"""SGD momentum of ``train_student``. Momentum keeps every update in the span of past gradients,
+so with data in a subspace 𝒳 the out-of-plane weight components stay at their initial values
+(Theorem 1). Adam would rescale coordinates and break this, which is why it is not used here."""
+
+
+# ----------------------------------------------------------------------------------------------
+# Chapter parameters (``tsrobust.params.resolve``). The sources give no sizes for these toys:
+# smoke is sized for a CPU in about a minute; gpu and paper are larger runs of the same toys.
+# ----------------------------------------------------------------------------------------------
+
+CH01_SETTINGS = {
+    "grad_dim": Setting(int, smoke=5, gpu=10, paper=10, min=2,
+                        doc="input dimension d of the single-node gradient check"),
+    "grad_angles_deg": Setting(tuple, smoke=(30.0, 60.0, 90.0, 120.0, 150.0),
+                               gpu=(15.0, 30.0, 60.0, 90.0, 120.0, 150.0, 175.0),
+                               paper=(15.0, 30.0, 60.0, 90.0, 120.0, 150.0, 175.0),
+                               min=0.0, max=180.0, doc="angles θ between w and w* (degrees)"),
+    "grad_sample_sizes": Setting(tuple, smoke=(100, 1_000, 10_000, 100_000),
+                                 gpu=(100, 1_000, 10_000, 100_000, 1_000_000),
+                                 paper=(100, 1_000, 10_000, 100_000, 1_000_000), min=2,
+                                 doc="Monte-Carlo sample sizes N"),
+    "grad_repeats": Setting(int, smoke=8, gpu=20, paper=20, min=2,
+                            doc="independent Monte-Carlo estimates per (θ, N)"),
+    "outputs": Setting(int, smoke=5, gpu=5, paper=5, min=1,
+                       doc="output dimension C of teacher and student"),
+    "lr": Setting(float, smoke=0.1, gpu=0.1, paper=0.1, min=1e-9, max=10.0,
+                  doc="SGD learning rate (momentum 0.9)"),
+    "n_train": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=10,
+                       doc="training inputs of every toy"),
+    "n_eval": Setting(int, smoke=4000, gpu=20_000, paper=20_000, min=10,
+                      doc="fresh inputs on which correlations are measured"),
+    "steps": Setting(int, smoke=2000, gpu=20_000, paper=20_000, min=1,
+                     doc="full-batch gradient steps of every training run"),
+    "toy_teacher_width": Setting(int, smoke=4, gpu=4, paper=4, min=1,
+                                 doc="teacher ReLU nodes of the 2-D toy"),
+    "toy_student_width": Setting(int, smoke=12, gpu=20, paper=20, min=1,
+                                 doc="student ReLU nodes of the 2-D toy"),
+    "toy_records": Setting(int, smoke=20, gpu=40, paper=40, min=1,
+                           doc="training records shown by the 2-D toy's slider"),
+    "widget_steps": Setting(int, smoke=1000, gpu=2000, paper=2000, min=1,
+                            doc="training steps of each rerun triggered by the widget"),
+    "ls_dim": Setting(int, smoke=10, gpu=20, paper=20, min=1, doc="input dimension, L-shape"),
+    "ls_teacher_width": Setting(int, smoke=5, gpu=10, paper=10, min=1,
+                                doc="teacher nodes, L-shape"),
+    "ls_student_width": Setting(int, smoke=25, gpu=50, paper=50, min=1,
+                                doc="student nodes, L-shape"),
+    "weak_dim": Setting(int, smoke=10, gpu=20, paper=20, min=1,
+                        doc="input dimension, weak-teacher experiment"),
+    "weak_teacher_width": Setting(int, smoke=8, gpu=10, paper=10, min=2,
+                                  doc="teacher nodes, weak-teacher experiment"),
+    "weak_student_width": Setting(int, smoke=24, gpu=50, paper=50, min=1,
+                                  doc="student nodes, weak-teacher experiment"),
+    "weak_decay": Setting(float, smoke=1.0, gpu=1.0, paper=1.0, min=0.0,
+                          doc="p in ‖v*_j‖ ∝ 1/j^p"),
+    "weak_records": Setting(int, smoke=40, gpu=100, paper=100, min=1,
+                            doc="records of the best-NC curves"),
+}
+"""Parameters of chapter 1 (``notebooks/01_specialization_toys``)."""
+
+CH02_SETTINGS = {
+    "d": Setting(int, smoke=12, gpu=20, paper=20, min=2, doc="input dimension d"),
+    "d_sub": Setting(int, smoke=4, gpu=6, paper=6, min=1,
+                     doc="dimension d′ of the data subspace 𝒳 (< d)"),
+    "teacher_width": Setting(int, smoke=5, gpu=10, paper=10, min=1, doc="teacher hidden nodes"),
+    "student_width": Setting(int, smoke=20, gpu=50, paper=50, min=1, doc="student hidden nodes"),
+    "outputs": Setting(int, smoke=5, gpu=5, paper=5, min=1, doc="output dimension C"),
+    "n_train": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=10,
+                       doc="training inputs"),
+    "n_eval": Setting(int, smoke=4000, gpu=20_000, paper=20_000, min=10,
+                      doc="fresh inputs for NC and the probes"),
+    "steps": Setting(int, smoke=2000, gpu=20_000, paper=20_000, min=1,
+                     doc="full-batch gradient steps"),
+    "lr": Setting(float, smoke=0.1, gpu=0.1, paper=0.1, min=1e-9, max=10.0,
+                  doc="SGD learning rate (momentum 0.9)"),
+    "near_std": Setting(float, smoke=0.05, gpu=0.05, paper=0.05, min=1e-9,
+                        doc="std s of the off-subspace spread of the *near*-subspace data"),
+    "noise_std": Setting(float, smoke=0.3, gpu=0.3, paper=0.3, min=1e-9,
+                         doc="std σ of the noise augmentations (§4.3)"),
+    "attack_eps": Setting(float, smoke=0.5, gpu=0.5, paper=0.5, min=1e-9,
+                          doc="ℓ2 radius ε of oracle-adversarial examples (Eq. 3)"),
+    "attack_steps": Setting(int, smoke=20, gpu=50, paper=50, min=1,
+                            doc="PGD steps of the adversarial probe"),
+    "train_attack_steps": Setting(int, smoke=5, gpu=10, paper=10, min=1,
+                                  doc="PGD steps inside adversarial training"),
+    "adversarial_every": Setting(int, smoke=10, gpu=5, paper=5, min=1,
+                                 doc="refresh the adversarial training inputs every … steps"),
+    "n_attack": Setting(int, smoke=500, gpu=5000, paper=5000, min=1,
+                        doc="evaluation inputs attacked by the probe"),
+    "sweep_d_subs": Setting(tuple, smoke=(2, 5, 8, 11), gpu=(2, 4, 6, 8, 10, 12, 14, 16, 18),
+                            paper=(2, 4, 6, 8, 10, 12, 14, 16, 18), min=1,
+                            doc="subspace dimensions d′ of the sweep (each < d)"),
+    "sweep_repeats": Setting(int, smoke=2, gpu=5, paper=5, min=1,
+                             doc="independent teachers/subspaces per d′"),
+    "sweep_steps": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=1,
+                           doc="training steps per sweep run"),
+}
+"""Parameters of chapter 2 (``notebooks/02_low_rank_specialization``)."""
+
+
+def check_ch02_settings(cfg) -> None:
+    """Cross-checks of chapter 2's parameters that single ranges cannot express; raises
+    ``ValueError`` naming the parameters."""
+    if cfg.d_sub >= cfg.d:
+        raise ValueError(f"parameter 'd_sub' = {cfg.d_sub} must be smaller than 'd' = {cfg.d}: "
+                         "the data subspace needs a complement")
+    bad = [s for s in cfg.sweep_d_subs if not isinstance(s, int) or not 1 <= s < cfg.d]
+    if bad:
+        raise ValueError(f"parameter 'sweep_d_subs' has {bad}: every d′ must be an integer in "
+                         f"[1, d − 1] = [1, {cfg.d - 1}]")
+    if cfg.n_attack > cfg.n_eval:
+        raise ValueError(f"parameter 'n_attack' = {cfg.n_attack} must not exceed "
+                         f"'n_eval' = {cfg.n_eval}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Small helpers
+# ----------------------------------------------------------------------------------------------
+
+
+def make_generator(seed: int, stream: int = 0) -> torch.Generator:
+    """A ``torch.Generator`` for stream ``stream`` of experiment seed ``seed``.
+
+    Different streams of the same seed are independent (``numpy.random.SeedSequence``), so one
+    chapter seed gives every experiment its own reproducible randomness.
+    """
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    state = np.random.SeedSequence([int(seed), int(stream)]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Run the block with one intra-op CPU thread, then restore the previous count.
+
+    The toys' networks are tiny: splitting their matrix products over threads costs more than it
+    saves, and on a shared CPU it can be tens of times slower. Every experiment below runs inside
+    this context.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _single_threaded(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with single_threaded():
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def _vector(x, name: str) -> torch.Tensor:
+    t = torch.as_tensor(x, dtype=DTYPE).detach().clone()
+    if t.ndim != 1 or t.numel() == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D vector, got shape {tuple(t.shape)}")
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{name} has non-finite entries")
+    return t
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def angle_between(a, b) -> float:
+    """Angle θ ∈ [0, π] between two non-zero vectors."""
+    a, b = _vector(a, "a"), _vector(b, "b")
+    na, nb = a.norm(), b.norm()
+    if na < ZERO_NORM or nb < ZERO_NORM:
+        raise ValueError("the angle is undefined for a zero vector")
+    return float(torch.arccos((a @ b / (na * nb)).clamp(-1.0, 1.0)))
+
+
+def vectors_at_angle(theta: float, d: int, *, norm_w: float = 1.0, norm_w_star: float = 1.0):
+    """A pair (w, w*) in R^d with angle ``theta`` between them: w* = ‖w*‖ e1, w in span(e1, e2)."""
+    d = _positive_int("d", d)
+    if d < 2:
+        raise ValueError("d must be at least 2 to place two vectors at an arbitrary angle")
+    if not 0.0 <= theta <= math.pi:
+        raise ValueError(f"theta must lie in [0, π], got {theta}")
+    w_star = torch.zeros(d, dtype=DTYPE)
+    w_star[0] = norm_w_star
+    w = torch.zeros(d, dtype=DTYPE)
+    w[0], w[1] = norm_w * math.cos(theta), norm_w * math.sin(theta)
+    return w, w_star
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Population gradient of one ReLU node (source D, slide "An Analytic Formula")
+# ----------------------------------------------------------------------------------------------
+
+
+def relu_population_gradient(w, w_star) -> torch.Tensor:
+    """E_x~N(0,I) ∇_w ½(σ(w*ᵀx) − σ(wᵀx))², σ = ReLU (source D, "An Analytic Formula", N = 1).
+
+    The closed form (Tian 2017) is
+
+        E[∇_w J] = ½ (w − w*) + (1/2π) (θ w* − ‖w*‖/‖w‖ · sin θ · w),
+
+    with θ the angle between w and w*. The first term is the linear part (alone it would give
+    global convergence); the second comes from the ReLU gating. (The slide's ``‖w*_X‖`` is a
+    conversion artefact of ‖w*‖.) ``w`` must be non-zero; ``w_star = 0`` gives ½ w.
+    Returns a float64 tensor of the shape of ``w``.
+    """
+    w, w_star = _vector(w, "w"), _vector(w_star, "w_star")
+    if w.shape != w_star.shape:
+        raise ValueError(f"w and w_star must have the same shape: {tuple(w.shape)} vs "
+                         f"{tuple(w_star.shape)}")
+    norm_w, norm_star = w.norm(), w_star.norm()
+    if norm_w < ZERO_NORM:
+        raise ValueError("w must be non-zero: the gradient is not defined at w = 0")
+    if norm_star < ZERO_NORM:
+        return 0.5 * w
+    cos = (w @ w_star / (norm_w * norm_star)).clamp(-1.0, 1.0)
+    theta = torch.arccos(cos)
+    return 0.5 * (w - w_star) + (theta * w_star - norm_star / norm_w * torch.sin(theta) * w) / (
+        2 * math.pi
+    )
+
+
+def relu_gradient_monte_carlo(w, w_star, n_samples: int, generator: torch.Generator):
+    """Monte-Carlo estimate of ``relu_population_gradient``: the mean of the per-sample gradient
+
+        ∇_w ½(σ(w*ᵀx) − σ(wᵀx))² = (σ(wᵀx) − σ(w*ᵀx)) · 1[wᵀx > 0] · x,   x ~ N(0, I),
+
+    over ``n_samples`` draws. Returns ``(mean, standard_error)``, both per coordinate; the error of
+    the mean shrinks as 1/√n.
+    """
+    w, w_star = _vector(w, "w"), _vector(w_star, "w_star")
+    n_samples = _positive_int("n_samples", n_samples)
+    d = w.numel()
+    total = torch.zeros(d, dtype=DTYPE)
+    total_sq = torch.zeros(d, dtype=DTYPE)
+    done = 0
+    while done < n_samples:
+        m = min(MC_CHUNK, n_samples - done)
+        x = torch.randn(m, d, generator=generator, dtype=DTYPE)
+        pre = x @ w
+        g = (torch.relu(pre) - torch.relu(x @ w_star)) * (pre > 0)
+        per_sample = g[:, None] * x
+        total += per_sample.sum(0)
+        total_sq += per_sample.pow(2).sum(0)
+        done += m
+    mean = total / n_samples
+    var = (total_sq / n_samples - mean.pow(2)).clamp_min(0.0) * n_samples / max(n_samples - 1, 1)
+    return mean, (var / n_samples).sqrt()
+
+
+@_single_threaded
+def gradient_check(
+    d: int, thetas, sample_sizes, repeats: int, generator: torch.Generator, *, progress: bool = True
+):
+    """Analytic population gradient vs Monte Carlo for several angles θ and sample sizes N (item 1).
+
+    For each θ (‖w‖ = ‖w*‖ = 1) and N, draws ``repeats`` independent estimates. Returns
+    ``(values, arrays)``: arrays ``rms_error[θ, N]`` (root mean square over repeats of
+    ‖ĝ_N − g‖), ``mean_stderr[θ, N]`` (the estimates' own standard error, √Σ_i se_i²),
+    ``z_max[θ, N]`` (largest |ĝ_i − g_i| / se_i over coordinates and repeats), ``analytic[θ, d]``;
+    values: the fitted log-log slope of the error in N (−½ expected) and the largest z-score.
+    """
+    thetas = [float(t) for t in thetas]
+    sample_sizes = [_positive_int("sample size", n) for n in sample_sizes]
+    repeats = _positive_int("repeats", repeats)
+    rms = np.zeros((len(thetas), len(sample_sizes)))
+    stderr = np.zeros_like(rms)
+    z_max = np.zeros_like(rms)
+    analytic = np.zeros((len(thetas), d))
+    jobs = [(i, j) for i in range(len(thetas)) for j in range(len(sample_sizes))]
+    for i, j in tqdm(jobs, desc="gradient check", disable=not progress, leave=False):
+        w, w_star = vectors_at_angle(thetas[i], d)
+        g = relu_population_gradient(w, w_star)
+        analytic[i] = g.numpy()
+        errs, ses, zs = [], [], []
+        for _ in range(repeats):
+            mean, se = relu_gradient_monte_carlo(w, w_star, sample_sizes[j], generator)
+            errs.append(float((mean - g).norm()))
+            ses.append(float(se.norm()))
+            zs.append(float(((mean - g).abs() / se.clamp_min(1e-300)).max()))
+        rms[i, j] = math.sqrt(np.mean(np.square(errs)))
+        stderr[i, j] = float(np.mean(ses))
+        z_max[i, j] = max(zs)
+    slope = float(np.polyfit(np.log(sample_sizes), np.log(rms.mean(0)), 1)[0]) if len(
+        sample_sizes
+    ) > 1 else float("nan")
+    values = {"loglog_slope": slope, "z_max": float(z_max.max()), "thetas": thetas,
+              "sample_sizes": sample_sizes, "repeats": repeats, "d": d}
+    arrays = {"rms_error": rms, "mean_stderr": stderr, "z_max": z_max, "analytic": analytic}
+    return values, arrays
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Two-layer ReLU teacher and student (source A §3.2, Fig. 1a; source D "Simple 2D experiments")
+# ----------------------------------------------------------------------------------------------
+
+
+class TwoLayerReLU(nn.Module):
+    """f(x) = Σ_j v_j σ(w̃_jᵀx + b_j): a two-layer ReLU network with bias (source A §3.2).
+
+    ``hidden`` holds the input weights w̃_j (rows of ``hidden.weight``) and biases b_j, so the
+    augmented weight of node j is w_j = [w̃_j; b_j] ∈ R^{d+1}; ``fan_out`` holds the fan-out
+    weights v_j ∈ R^C (columns of ``fan_out.weight``). The output layer has no bias.
+    """
+
+    def __init__(self, d: int, k: int, c: int = 1):
+        super().__init__()
+        self.d, self.k, self.c = (_positive_int("d", d), _positive_int("k", k),
+                                  _positive_int("c", c))
+        self.hidden = nn.Linear(d, k, dtype=DTYPE)
+        self.fan_out = nn.Linear(k, c, bias=False, dtype=DTYPE)
+
+    def hidden_acts(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden activations σ(w̃_jᵀx + b_j), [N, K]."""
+        return torch.relu(self.hidden(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fan_out(self.hidden_acts(x))
+
+    def augmented_weights(self) -> torch.Tensor:
+        """w_j = [w̃_j; b_j] for every hidden node, [K, d+1] (detached)."""
+        return torch.cat([self.hidden.weight, self.hidden.bias[:, None]], 1).detach()
+
+    def fan_out_norms(self) -> torch.Tensor:
+        """‖v_j‖ for every hidden node, [K] (detached)."""
+        return self.fan_out.weight.detach().norm(dim=0)
+
+
+def make_teacher(
+    d: int,
+    k: int,
+    c: int,
+    generator: torch.Generator,
+    *,
+    bias_range: float = 0.5,
+    fan_out_decay: float = 0.0,
+) -> TwoLayerReLU:
+    """A teacher whose ReLU boundaries cross the data (source D, "Assumptions on Teacher Network").
+
+    Input weights w̃*_j are random unit vectors (distinct teacher nodes); biases are uniform in
+    ±``bias_range`` so that each boundary w̃*_jᵀx + b_j = 0 passes within ``bias_range`` of the
+    origin, i.e. is *visible* in standard-Gaussian data. Fan-out weights v*_j are random unit
+    vectors in R^C scaled by 1/j^p with p = ``fan_out_decay`` (p = 0: equally strong nodes; p > 0:
+    the weak-teacher experiment of source D, ‖v*_j‖ ∝ 1/j^p).
+    """
+    if bias_range < 0 or fan_out_decay < 0:
+        raise ValueError("bias_range and fan_out_decay must be non-negative")
+    net = TwoLayerReLU(d, k, c)
+    with torch.no_grad():
+        w = torch.randn(k, d, generator=generator, dtype=DTYPE)
+        net.hidden.weight.copy_(w / w.norm(dim=1, keepdim=True))
+        bias = 2 * torch.rand(k, generator=generator, dtype=DTYPE) - 1
+        net.hidden.bias.copy_(bias * bias_range)
+        v = torch.randn(c, k, generator=generator, dtype=DTYPE)
+        v = v / v.norm(dim=0, keepdim=True)
+        strength = torch.arange(1, k + 1, dtype=DTYPE).pow(-fan_out_decay)
+        net.fan_out.weight.copy_(v * strength[None, :])
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def make_student(
+    d: int, k: int, c: int, generator: torch.Generator, *, init_scale: float = 1.0
+) -> TwoLayerReLU:
+    """An (over-realized) student: PyTorch's default uniform initialisation, drawn from
+    ``generator`` and multiplied by ``init_scale``."""
+    if init_scale <= 0:
+        raise ValueError(f"init_scale must be positive, got {init_scale}")
+    net = TwoLayerReLU(d, k, c)
+    with torch.no_grad():
+        for layer in (net.hidden, net.fan_out):
+            bound = 1.0 / math.sqrt(layer.in_features)
+            for p in layer.parameters():
+                p.copy_((2 * torch.rand(p.shape, generator=generator, dtype=DTYPE) - 1)
+                        * bound * init_scale)
+    return net
+
+
+def gaussian_inputs(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
+    """n samples of x ~ N(0, I_d) (full-rank input, source D)."""
+    return torch.randn(_positive_int("n", n), _positive_int("d", d), generator=generator,
+                       dtype=DTYPE)
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Extra training inputs, labelled by the teacher (teacher-target, source A §4.2–4.3).
+
+    kind:
+      * ``"gaussian"`` — x + n, n ~ N(0, std² I_d): teacher-agnostic noise in every direction;
+      * ``"off_subspace"`` — x + (I − UUᵀ) n: noise only along the weak directions ⊥ 𝒳
+        (``basis`` = U);
+      * ``"oracle_adversarial"`` — oracle-adversarial examples (Eq. 3) of the current student,
+        ℓ2 ball of radius ``eps``, ``attack_steps`` PGD steps, refreshed every ``every`` steps.
+    ``fraction``: how many augmented samples per training sample in the batch (≤ 1).
+    """
+
+    kind: str
+    std: float = 0.0
+    eps: float = 0.0
+    basis: torch.Tensor | None = None
+    attack_steps: int = 10
+    every: int = 1
+    fraction: float = 1.0
+
+    def __post_init__(self):
+        kinds = ("gaussian", "off_subspace", "oracle_adversarial")
+        if self.kind not in kinds:
+            raise ValueError(f"Augmentation kind must be one of {kinds}, got {self.kind!r}")
+        if self.kind == "off_subspace" and self.basis is None:
+            raise ValueError("off_subspace augmentation needs the data basis U (basis=...)")
+        if self.kind in ("gaussian", "off_subspace") and self.std <= 0:
+            raise ValueError(f"{self.kind} augmentation needs std > 0")
+        if self.kind == "oracle_adversarial" and self.eps <= 0:
+            raise ValueError("oracle_adversarial augmentation needs eps > 0")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
+        _positive_int("every", self.every)
+        _positive_int("attack_steps", self.attack_steps)
+
+
+@dataclass
+class TrainHistory:
+    """What ``train_student`` records every ``record_every`` steps (step 0 included): the step,
+    the training loss on the whole training set, and a copy of the student's parameters."""
+
+    steps: list = field(default_factory=list)
+    loss: list = field(default_factory=list)
+    snapshots: list = field(default_factory=list)
+
+    def student_at(self, index: int) -> TwoLayerReLU:
+        """The student as it was at record ``index``."""
+        snap = self.snapshots[index]
+        k, d = snap["hidden.weight"].shape
+        net = TwoLayerReLU(d, k, snap["fan_out.weight"].shape[0])
+        net.load_state_dict(snap)
+        return net
+
+
+def l2_loss(student: nn.Module, teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """½ ‖f(x) − f*(x)‖², averaged over samples (the ℓ2 loss of source D and §3)."""
+    return 0.5 * (student(x) - teacher(x)).pow(2).sum(1).mean()
+
+
+@_single_threaded
+def train_student(
+    student: TwoLayerReLU,
+    teacher: TwoLayerReLU,
+    x_train: torch.Tensor,
+    *,
+    steps: int,
+    lr: float,
+    generator: torch.Generator,
+    batch_size: int | None = None,
+    record_every: int = 100,
+    augmentation: Augmentation | None = None,
+    progress: bool = True,
+    desc: str = "train student",
+) -> TrainHistory:
+    """Train ``student`` in place on the teacher's outputs f*(x) with the ℓ2 loss (SGD, momentum
+    ``MOMENTUM``). ``batch_size=None``: full-batch gradient descent (the "GD" of source D's weight
+    update rule); otherwise minibatches drawn with ``generator`` ("SGD"). With ``augmentation``,
+    each step also trains on augmented inputs labelled by the teacher (§4.3).
+    """
+    steps = _positive_int("steps", steps)
+    record_every = _positive_int("record_every", record_every)
+    if lr <= 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if x_train.ndim != 2 or x_train.shape[1] != student.d or student.d != teacher.d:
+        raise ValueError(
+            f"x_train must be [N, {teacher.d}] and student/teacher must share the input dimension;"
+            f" got x_train {tuple(x_train.shape)}, student d={student.d}, teacher d={teacher.d}"
+        )
+    n = x_train.shape[0]
+    if batch_size is not None:
+        batch_size = min(_positive_int("batch_size", batch_size), n)
+    x_train = x_train.to(DTYPE)
+    with torch.no_grad():
+        y_train = teacher(x_train)
+    opt = torch.optim.SGD(student.parameters(), lr=lr, momentum=MOMENTUM)
+    history = TrainHistory()
+    x_extra = None
+
+    def record(step):
+        with torch.no_grad():
+            history.steps.append(step)
+            history.loss.append(float(0.5 * (student(x_train) - y_train).pow(2).sum(1).mean()))
+            history.snapshots.append(
+                {k: v.detach().to("cpu", copy=True) for k, v in student.state_dict().items()})
+
+    record(0)
+    for step in tqdm(range(1, steps + 1), desc=desc, disable=not progress, leave=False):
+        if batch_size is None:
+            xb, yb = x_train, y_train
+        else:
+            idx = torch.randint(n, (batch_size,), generator=generator).to(x_train.device)
+            xb, yb = x_train[idx], y_train[idx]
+        if augmentation is not None:
+            if augmentation.kind != "oracle_adversarial" or x_extra is None or (
+                (step - 1) % augmentation.every == 0
+            ):
+                x_extra = augmented_inputs(augmentation, xb, student, teacher, generator)
+            with torch.no_grad():
+                y_extra = teacher(x_extra)
+            xb, yb = torch.cat([xb, x_extra]), torch.cat([yb, y_extra])
+        opt.zero_grad(set_to_none=True)
+        loss = 0.5 * (student(xb) - yb).pow(2).sum(1).mean()
+        loss.backward()
+        opt.step()
+        if step % record_every == 0 or step == steps:
+            record(step)
+            if not math.isfinite(history.loss[-1]):
+                raise FloatingPointError(
+                    f"training diverged by step {step}: lower the learning rate (now {lr})")
+    return history
+
+
+def train_on(device, student: TwoLayerReLU, teacher: TwoLayerReLU, x_train: torch.Tensor,
+             **kwargs) -> TrainHistory:
+    """``train_student`` on ``device`` ("cpu", "cuda", …); the networks are moved there for the
+    run and back to the CPU afterwards, so every measurement after training runs on the CPU."""
+    student.to(device), teacher.to(device)
+    try:
+        return train_student(student, teacher, x_train.to(device), **kwargs)
+    finally:
+        student.cpu(), teacher.cpu()
+
+
+def augmented_inputs(
+    augmentation: Augmentation,
+    x: torch.Tensor,
+    student: TwoLayerReLU,
+    teacher: TwoLayerReLU,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The augmented inputs of one training step (see ``Augmentation``)."""
+    m = max(1, int(round(augmentation.fraction * x.shape[0])))
+    idx = torch.randperm(x.shape[0], generator=generator)[:m].to(x.device)
+    xs = x[idx]
+    if augmentation.kind == "oracle_adversarial":
+        return oracle_adversarial(student, teacher, xs, eps=augmentation.eps,
+                                  steps=augmentation.attack_steps, generator=generator)
+    noise = augmentation.std * torch.randn(xs.shape, generator=generator, dtype=DTYPE).to(x.device)
+    if augmentation.kind == "off_subspace":
+        basis = augmentation.basis.to(x.device)
+        noise = noise - noise @ basis @ basis.T
+    return xs + noise
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Specialization measures (source D "L-shape curve"; source A §3.2, Eq. 2, §5.3)
+# ----------------------------------------------------------------------------------------------
+
+
+def node_correlations(student: TwoLayerReLU, teacher: TwoLayerReLU,
+                      x: torch.Tensor) -> torch.Tensor:
+    """Normalized correlation NC[k, j] of student node k and teacher node j on inputs ``x``."""
+    with torch.no_grad():
+        return normalized_correlation(student.hidden_acts(x), teacher.hidden_acts(x))
+
+
+ACTIVE_MIN = 0.01
+"""A node active on less than this fraction of the data is *dead* there; one active on more than
+1 − ACTIVE_MIN is *always on* (linear on the data). Neither has its boundary inside the data, so
+neither is *observed* in the sense of source A's footnote 1, and Corollary 1 says nothing about
+its fan-out weight."""
+
+NODE_CLASSES = ("boundary in data", "dead", "always on")
+
+
+def active_fraction(net: TwoLayerReLU, x: torch.Tensor) -> np.ndarray:
+    """Fraction of the inputs ``x`` on which each hidden node is active (w̃ᵀx + b > 0), [K]."""
+    with torch.no_grad():
+        return (net.hidden(x) > 0).to(DTYPE).mean(0).numpy()
+
+
+def node_class(active: np.ndarray) -> np.ndarray:
+    """Index into ``NODE_CLASSES`` for each node, from its ``active_fraction``."""
+    active = np.asarray(active)
+    return np.where(active < ACTIVE_MIN, 1, np.where(active > 1 - ACTIVE_MIN, 2, 0))
+
+
+def l_shape(student: TwoLayerReLU, teacher: TwoLayerReLU, x: torch.Tensor) -> dict:
+    """Per student node: its best correlation to any teacher node and its fan-out norm ‖v_k‖.
+
+    Corollary 1 / source D "L-shape curve at convergence": at convergence, student nodes with
+    large fan-out are specialized (correlation ≈ 1), unspecialized nodes have fan-out ≈ 0. The
+    corollary is about nodes whose boundary lies in the data (``node_class`` 0); dead and
+    always-on nodes are flagged so a figure can tell them apart. Also returned: each node's best
+    correlation to another *student* node (``partner_corr``): two unspecialized students that
+    copy each other and cancel in the output are the case source A's footnote 2 leaves open.
+    """
+    nc = node_correlations(student, teacher, x)
+    with torch.no_grad():
+        ss = normalized_correlation(student.hidden_acts(x), student.hidden_acts(x))
+    ss.fill_diagonal_(-1.0)
+    active = active_fraction(student, x)
+    return {
+        "best_corr": nc.max(dim=1).values.numpy().astype(float),
+        "best_teacher": nc.argmax(dim=1).numpy(),
+        "fan_out_norm": student.fan_out_norms().numpy().astype(float),
+        "active_fraction": active,
+        "node_class": node_class(active),
+        "partner_corr": ss.max(dim=1).values.numpy().astype(float),
+    }
+
+
+def best_nc_over_training(history: TrainHistory, teacher: TwoLayerReLU,
+                          x: torch.Tensor) -> np.ndarray:
+    """Per teacher node, the best NC over student nodes at every record of ``history``,
+    [n_records, K_teacher]."""
+    return np.stack([
+        best_nc(node_correlations(history.student_at(i), teacher, x)).numpy()
+        for i in range(len(history.snapshots))
+    ]).astype(float)
+
+
+def random_subspace(d: int, d_sub: int, generator: torch.Generator) -> torch.Tensor:
+    """An orthonormal basis U ∈ R^{d×d′} of a uniformly random d′-dimensional subspace of R^d."""
+    d, d_sub = _positive_int("d", d), _positive_int("d_sub", d_sub)
+    if d_sub > d:
+        raise ValueError(f"d_sub (= {d_sub}) must not exceed d (= {d})")
+    q, r = torch.linalg.qr(torch.randn(d, d_sub, generator=generator, dtype=DTYPE))
+    return q * torch.sign(torch.diagonal(r))[None, :]
+
+
+def complement_basis(basis: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the orthogonal complement of span(``basis``), [d, d − d′]."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    d, d_sub = basis.shape
+    u, _, _ = torch.linalg.svd(basis, full_matrices=True)
+    return u[:, d_sub:]
+
+
+def low_rank_inputs(
+    n: int, basis: torch.Tensor, generator: torch.Generator, *, off_subspace_std: float = 0.0
+) -> torch.Tensor:
+    """x = U z + (I − UUᵀ) n, z ~ N(0, I_d′), n ~ N(0, s² I_d): data in the subspace 𝒳 = span(U)
+    (s = 0, Theorem 1) or near it (s > 0: "almost low-rank", Theorem 2)."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    if off_subspace_std < 0:
+        raise ValueError(f"off_subspace_std must be non-negative, got {off_subspace_std}")
+    d, d_sub = basis.shape
+    x = torch.randn(_positive_int("n", n), d_sub, generator=generator, dtype=DTYPE) @ basis.T
+    if off_subspace_std > 0:
+        noise = off_subspace_std * torch.randn(n, d, generator=generator, dtype=DTYPE)
+        x = x + noise - noise @ basis @ basis.T
+    return x
+
+
+def projected_angle(w_student, w_teacher, basis) -> torch.Tensor:
+    """θ^𝒰 of Theorem 2: the angle between Proj_𝒰[w̃_k] and Proj_𝒰[w̃*_j], 𝒰 = span(``basis``).
+
+    ``w_student`` and ``w_teacher`` are [..., d] (paired row by row), ``basis`` is [d, m] with
+    orthonormal columns. Returns angles in radians; NaN where a projection is zero.
+    """
+    ws = torch.as_tensor(w_student, dtype=DTYPE)
+    wt = torch.as_tensor(w_teacher, dtype=DTYPE)
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    if ws.shape != wt.shape or ws.shape[-1] != basis.shape[0]:
+        raise ValueError(
+            f"w_student {tuple(ws.shape)} and w_teacher {tuple(wt.shape)} must have the same shape "
+            f"with last dimension = basis rows ({basis.shape[0]})"
+        )
+    ps, pt = ws @ basis, wt @ basis  # coordinates in the subspace: same angles as the projections
+    ns, nt = ps.norm(dim=-1), pt.norm(dim=-1)
+    cos = ((ps * pt).sum(-1) / (ns * nt)).clamp(-1.0, 1.0)
+    angle = torch.arccos(cos)
+    return torch.where((ns < ZERO_NORM) | (nt < ZERO_NORM), torch.full_like(angle, float("nan")),
+                       angle)
+
+
+def eps_in_out(w_student, w_teacher, basis):
+    """ε_in and ε_out of Eq. 2, measured as in §5.3: with Δw = w_k/‖w_k‖ − w*_j/‖w*_j‖,
+
+        ε_in = ‖UUᵀ Δw‖,   ε_out = ‖(I − UUᵀ) Δw‖.
+
+    ``w_student``/``w_teacher`` are [..., D] (paired row by row), ``basis`` U is [D, m] orthonormal.
+    For weights with bias use ``augmented_basis`` (the bias coordinate is always in-plane, since
+    the augmented input [x̃; 1] has a constant last coordinate). Returns ``(eps_in, eps_out)``.
+    """
+    ws = torch.as_tensor(w_student, dtype=DTYPE)
+    wt = torch.as_tensor(w_teacher, dtype=DTYPE)
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    if ws.shape != wt.shape or ws.shape[-1] != basis.shape[0]:
+        raise ValueError(
+            f"w_student {tuple(ws.shape)} and w_teacher {tuple(wt.shape)} must have the same shape "
+            f"with last dimension = basis rows ({basis.shape[0]})"
+        )
+    if (ws.norm(dim=-1) < ZERO_NORM).any() or (wt.norm(dim=-1) < ZERO_NORM).any():
+        raise ValueError("eps_in_out needs non-zero weight vectors (they are normalized)")
+    delta = ws / ws.norm(dim=-1, keepdim=True) - wt / wt.norm(dim=-1, keepdim=True)
+    inside = delta @ basis @ basis.T
+    return inside.norm(dim=-1), (delta - inside).norm(dim=-1)
+
+
+def augmented_basis(basis: torch.Tensor) -> torch.Tensor:
+    """Basis of the in-plane subspace for augmented weights w = [w̃; b]: [[U, 0], [0, 1]]."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    d, m = basis.shape
+    out = torch.zeros(d + 1, m + 1, dtype=DTYPE)
+    out[:d, :m] = basis
+    out[d, m] = 1.0
+    return out
+
+
+def specialization_report(
+    student: TwoLayerReLU, teacher: TwoLayerReLU, x: torch.Tensor, basis: torch.Tensor
+) -> dict:
+    """For every teacher node j and its best student k (highest NC on ``x``): best NC, projected
+    angles inside 𝒳 and in its complement (Theorem 2, on w̃), ε_in and ε_out (Eq. 2, on the
+    augmented weights [w̃; b]), and the student's fan-out norm. All arrays have length K_teacher.
+    """
+    nc = node_correlations(student, teacher, x)
+    k_best = nc.argmax(dim=0)
+    ws, wt = student.hidden.weight.detach()[k_best], teacher.hidden.weight.detach()
+    comp = complement_basis(basis)
+    e_in, e_out = eps_in_out(student.augmented_weights()[k_best], teacher.augmented_weights(),
+                             augmented_basis(basis))
+    return {
+        "best_nc": best_nc(nc).numpy().astype(float),
+        "best_student": k_best.numpy(),
+        "angle_in": projected_angle(ws, wt, basis).numpy(),
+        "angle_out": projected_angle(ws, wt, comp).numpy() if comp.shape[1] else
+        np.full(teacher.k, np.nan),
+        "eps_in": e_in.numpy(),
+        "eps_out": e_out.numpy(),
+        "fan_out_norm": student.fan_out_norms()[k_best].numpy(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Oracle-adversarial examples (source A, Eq. 3)
+# ----------------------------------------------------------------------------------------------
+
+
+def oracle_adversarial(
+    student: nn.Module,
+    teacher: nn.Module,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    norm: str = "l2",
+    step_size: float | None = None,
+    basis: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Oracle-adversarial examples (Eq. 3): x′ = argmax_{x′ ∈ B(x, ε)} ‖f(x′) − f*(x′)‖²,
+    by projected gradient ascent back-propagating through both student and teacher.
+
+    ``norm``: "l2" (steps along the normalized gradient, projection onto the ℓ2 ball) or "linf"
+    (signed-gradient steps, clipping). ``step_size`` defaults to 2.5 ε / steps. With ``basis`` U
+    the perturbation is kept in span(U) (an *in-plane* attack). With ``generator``, the search
+    starts from a uniformly random point of the ball's surface direction (ℓ2) / box (ℓ∞) scaled
+    by ε/2; without, it starts at x. Inputs are unbounded (no box constraint).
+    """
+    if norm not in ("l2", "linf"):
+        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
+    if eps <= 0:
+        raise ValueError(f"eps must be positive, got {eps}")
+    steps = _positive_int("steps", steps)
+    step_size = 2.5 * eps / steps if step_size is None else step_size
+    if step_size <= 0:
+        raise ValueError(f"step_size must be positive, got {step_size}")
+    x = x.detach().to(DTYPE)
+    proj = None if basis is None else torch.as_tensor(basis, dtype=DTYPE).to(x.device)
+
+    def restrict(delta):
+        return delta if proj is None else delta @ proj @ proj.T
+
+    def project(delta):
+        delta = restrict(delta)
+        if norm == "l2":
+            n = delta.norm(dim=1, keepdim=True).clamp_min(ZERO_NORM)
+            return delta * (eps / n).clamp(max=1.0)
+        return delta.clamp(-eps, eps)
+
+    if generator is None:
+        delta = torch.zeros_like(x)
+    elif norm == "l2":
+        delta = restrict(torch.randn(x.shape, generator=generator, dtype=DTYPE).to(x.device))
+        delta = 0.5 * eps * delta / delta.norm(dim=1, keepdim=True).clamp_min(ZERO_NORM)
+    else:
+        start = torch.rand(x.shape, generator=generator, dtype=DTYPE).to(x.device)
+        delta = project(0.5 * eps * (2 * start - 1))
+    was_training = [m.training for m in (student, teacher)]
+    student.eval(), teacher.eval()
+    try:
+        for _ in range(steps):
+            delta.requires_grad_(True)
+            loss = (student(x + delta) - teacher(x + delta)).pow(2).sum()
+            (grad,) = torch.autograd.grad(loss, delta)
+            grad = restrict(grad)
+            with torch.no_grad():
+                if norm == "l2":
+                    step = grad / grad.norm(dim=1, keepdim=True).clamp_min(ZERO_NORM)
+                else:
+                    step = grad.sign()
+                delta = project(delta + step_size * step)
+    finally:
+        for m, t in zip((student, teacher), was_training):
+            m.train(t)
+    return (x + delta).detach()
+
+
+def oracle_loss(student: nn.Module, teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample ‖f(x) − f*(x)‖², [N]."""
+    with torch.no_grad():
+        return (student(x) - teacher(x)).pow(2).sum(1)
+
+
+def off_subspace_fraction(delta: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """‖(I − UUᵀ) δ‖ / ‖δ‖ per row of ``delta``: how much of a perturbation leaves 𝒳 = span(U).
+    A random direction gives about √((d − d′)/d)."""
+    delta = torch.as_tensor(delta, dtype=DTYPE)
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    out = delta - delta @ basis @ basis.T
+    return out.norm(dim=1) / delta.norm(dim=1).clamp_min(ZERO_NORM)
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. Geometry for the 2-D figures
+# ----------------------------------------------------------------------------------------------
+
+
+def boundary_segment(w, b: float, lim: float):
+    """The part of the ReLU boundary w₁x + w₂y + b = 0 inside the square [−lim, lim]².
+
+    Returns ``((x0, y0), (x1, y1))`` or ``None`` if the line misses the square (or w = 0).
+    """
+    w = _vector(w, "w")
+    if w.numel() != 2:
+        raise ValueError(f"boundary_segment needs a 2-D weight, got {w.numel()} entries")
+    w1, w2, b = float(w[0]), float(w[1]), float(b)
+    if math.hypot(w1, w2) < ZERO_NORM:
+        return None
+    tol = 1e-12 * max(1.0, lim)
+    points = []
+    for edge in (-lim, lim):
+        if abs(w2) > ZERO_NORM:  # x = edge
+            y = -(w1 * edge + b) / w2
+            if -lim - tol <= y <= lim + tol:
+                points.append((edge, y))
+        if abs(w1) > ZERO_NORM:  # y = edge
+            x = -(w2 * edge + b) / w1
+            if -lim - tol <= x <= lim + tol:
+                points.append((x, edge))
+    unique = []
+    for p in points:
+        if all(math.hypot(p[0] - q[0], p[1] - q[1]) > 1e-9 for q in unique):
+            unique.append(p)
+    if len(unique) < 2:
+        return None
+    # the two points farthest apart (a corner can be found twice)
+    pairs = [(a, c) for i, a in enumerate(unique) for c in unique[i + 1:]]
+    return max(pairs, key=lambda pc: math.hypot(pc[0][0] - pc[1][0], pc[0][1] - pc[1][1]))
+
+
+def training_slider_figure(toy: dict, *, lim: float, title: str):
+    """A plotly figure of a 2-D toy (``two_d_toy`` arrays) with a slider over the training records:
+    teacher boundaries (black, dashed) and student boundaries (coloured; opacity ∝ fan-out norm)."""
+    import plotly.graph_objects as go
+
+    def segments(weights, biases):
+        xs, ys = [], []
+        for w, b in zip(weights, biases):
+            seg = boundary_segment(w, b, lim)
+            if seg is not None:
+                xs += [seg[0][0], seg[1][0], None]
+                ys += [seg[0][1], seg[1][1], None]
+        return xs, ys
+
+    fig = go.Figure()
+    x = toy["x_plot"]
+    fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="training inputs",
+                             marker=dict(size=3, color="lightgray")))
+    tx, ty = segments(toy["teacher_w"], toy["teacher_b"])
+    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="teacher boundaries",
+                             line=dict(color="black", width=3, dash="dash")))
+    n_rec = len(toy["steps"])
+    fan = toy["student_fan_out"]
+    top = float(fan.max()) or 1.0
+    for r in range(n_rec):
+        strong = fan[r] >= STRONG_FAN_OUT * top
+        for flag, name, color in ((True, "students, large fan-out", "crimson"),
+                                  (False, "students, small fan-out", "orange")):
+            keep = strong == flag
+            sx, sy = segments(toy["student_w"][r][keep], toy["student_b"][r][keep])
+            fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name=name, visible=(r == 0),
+                                     line=dict(color=color, width=2 if flag else 1),
+                                     opacity=1.0 if flag else 0.5, showlegend=True))
+    steps = []
+    for r in range(n_rec):
+        visible = [True, True] + [False] * (2 * n_rec)
+        visible[2 + 2 * r] = visible[3 + 2 * r] = True
+        steps.append(dict(method="update", args=[{"visible": visible},
+                                                 {"title": f"{title} — step {toy['steps'][r]}"}],
+                          label=str(int(toy["steps"][r]))))
+    fig.update_layout(
+        title=f"{title} — step {toy['steps'][0]}", height=560,
+        xaxis=dict(title="x₁", range=[-lim, lim], constrain="domain"),
+        yaxis=dict(title="x₂", range=[-lim, lim], scaleanchor="x", scaleratio=1),
+        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="training step: "),
+                      pad=dict(t=40))],
+    )
+    return fig
+
+
+def plot_two_d_toy(ax, toy: dict, index: int, *, lim: float, title: str):
+    """Draw record ``index`` of a 2-D toy (``two_d_toy`` arrays) on a matplotlib axis: training
+    inputs (grey), teacher boundaries (black, dashed), student boundaries (red: large fan-out,
+    orange: small, see ``STRONG_FAN_OUT``)."""
+    x = toy["x_plot"]
+    ax.scatter(x[:, 0], x[:, 1], s=3, color="lightgray", zorder=0)
+    fan = toy["student_fan_out"]
+    top = float(fan.max()) or 1.0
+    labelled = set()
+    for w, b, f in zip(toy["student_w"][index], toy["student_b"][index], fan[index]):
+        seg = boundary_segment(w, b, lim)
+        if seg is None:
+            continue
+        strong = f >= STRONG_FAN_OUT * top
+        label = "student, large fan-out" if strong else "student, small fan-out"
+        ax.plot(*zip(*seg), color="crimson" if strong else "orange", lw=2 if strong else 1,
+                alpha=1.0 if strong else 0.6, label=None if label in labelled else label)
+        labelled.add(label)
+    for j, (w, b) in enumerate(zip(toy["teacher_w"], toy["teacher_b"])):
+        seg = boundary_segment(w, b, lim)
+        if seg is not None:
+            ax.plot(*zip(*seg), color="black", lw=2.5, ls="--",
+                    label="teacher" if j == 0 else None)
+    ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$"), ax.set_ylabel("$x_2$"), ax.set_title(title)
+
+
+STRONG_FAN_OUT = 0.2
+"""In 2-D figures, a student node counts as carrying weight when ‖v_k‖ ≥ 0.2 · the largest
+fan-out norm over the run (drawn bold); the others are drawn faint."""
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. Chapter 1 experiments (source D). Each returns (values, arrays) for ``results.record``.
+# ----------------------------------------------------------------------------------------------
+
+# Streams of ``make_generator``: one per experiment, so that changing one experiment's settings
+# leaves the others' randomness unchanged.
+STREAM_GRADIENT, STREAM_TOY, STREAM_L_SHAPE, STREAM_WEAK = 1, 2, 3, 4
+STREAM_LOW_RANK, STREAM_SWEEP = 5, 100
+
+PLOT_POINTS = 400
+"""Training inputs kept with a 2-D toy result for drawing."""
+
+
+@_single_threaded
+def two_d_toy(
+    *,
+    teacher_width: int,
+    student_width: int,
+    outputs: int,
+    n_train: int,
+    steps: int,
+    lr: float,
+    records: int,
+    seed: int,
+    progress: bool = True,
+    device: str = "cpu",
+):
+    """Source D "Simple 2D experiments": a 2-D teacher with ``teacher_width`` ReLU nodes (with
+    bias) and an over-realized student trained on the teacher's outputs (full-batch GD on
+    x ~ N(0, I₂)). Records the student ``records`` + 1 times.
+
+    Arrays: teacher weights/biases, student weights/biases/fan-out norms at every record
+    ``[R, K_s, ...]``, the records' steps and losses, the final per-teacher best NC, the final
+    L-shape data and ``x_plot`` (a few training inputs).
+    """
+    g = make_generator(seed, STREAM_TOY)
+    teacher = make_teacher(2, teacher_width, outputs, g)
+    student = make_student(2, student_width, outputs, g)
+    x = gaussian_inputs(n_train, 2, g)
+    every = max(1, steps // _positive_int("records", records))
+    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
+                         record_every=every, progress=progress, desc="2-D toy")
+    nets = [hist.student_at(i) for i in range(len(hist.snapshots))]
+    shape = l_shape(student, teacher, x)
+    bnc = best_nc(node_correlations(student, teacher, x)).numpy()
+    arrays = {
+        "teacher_w": teacher.hidden.weight.numpy().copy(),
+        "teacher_b": teacher.hidden.bias.numpy().copy(),
+        "student_w": np.stack([n.hidden.weight.detach().numpy() for n in nets]),
+        "student_b": np.stack([n.hidden.bias.detach().numpy() for n in nets]),
+        "student_fan_out": np.stack([n.fan_out_norms().numpy() for n in nets]),
+        "steps": np.asarray(hist.steps),
+        "loss": np.asarray(hist.loss),
+        "best_nc": bnc,
+        "x_plot": x[:PLOT_POINTS].numpy(),
+        **{f"final_{k}": v for k, v in shape.items()},
+    }
+    values = {"final_loss": hist.loss[-1], "initial_loss": hist.loss[0],
+              "min_best_nc": float(bnc.min()), "mbnc": float(bnc.mean())}
+    return values, arrays
+
+
+@_single_threaded
+def l_shape_experiment(
+    *,
+    d: int,
+    teacher_width: int,
+    student_width: int,
+    outputs: int,
+    n_train: int,
+    n_eval: int,
+    steps: int,
+    lr: float,
+    seed: int,
+    progress: bool = True,
+    device: str = "cpu",
+):
+    """Source D "L-shape curve at convergence" / Corollary 1 on full-rank Gaussian input: train an
+    over-realized student to convergence, then per student node its best NC to a teacher node vs
+    its fan-out norm (``l_shape``, on ``n_eval`` fresh inputs)."""
+    g = make_generator(seed, STREAM_L_SHAPE)
+    teacher = make_teacher(d, teacher_width, outputs, g)
+    student = make_student(d, student_width, outputs, g)
+    x, x_eval = gaussian_inputs(n_train, d, g), gaussian_inputs(n_eval, d, g)
+    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
+                         record_every=max(1, steps // 50), progress=progress, desc="L-shape")
+    shape = l_shape(student, teacher, x_eval)
+    bnc = best_nc(node_correlations(student, teacher, x_eval)).numpy()
+    boundary = shape["node_class"] == 0
+    specialized = shape["best_corr"] >= SPECIALIZED_NC
+    fan = shape["fan_out_norm"]
+    values = {
+        "final_loss": hist.loss[-1],
+        "mbnc": float(bnc.mean()),
+        "n_specialized": int((boundary & specialized).sum()),
+        "n_unspecialized": int((boundary & ~specialized).sum()),
+        "n_dead": int((shape["node_class"] == 1).sum()),
+        "n_always_on": int((shape["node_class"] == 2).sum()),
+        "mean_fan_out_specialized": float(fan[boundary & specialized].mean())
+        if (boundary & specialized).any() else float("nan"),
+        "mean_fan_out_unspecialized": float(fan[boundary & ~specialized].mean())
+        if (boundary & ~specialized).any() else float("nan"),
+    }
+    arrays = {**shape, "teacher_best_nc": bnc, "steps": np.asarray(hist.steps),
+              "loss": np.asarray(hist.loss)}
+    return values, arrays
+
+
+SPECIALIZED_NC = 0.9
+"""A node counts as specialized when its best NC is at least 0.9 (source A, §5.4 footnote 4:
+NC > 0.9 specialized, NC < 0.8 unspecialized)."""
+
+ALIGNED_NC = 0.99
+"""In the weak-teacher experiment, a teacher node counts as learned once its best NC is ≥ 0.99."""
+
+
+@_single_threaded
+def weak_teacher_experiment(
+    *,
+    d: int,
+    teacher_width: int,
+    student_width: int,
+    outputs: int,
+    decay: float,
+    n_train: int,
+    n_eval: int,
+    steps: int,
+    lr: float,
+    records: int,
+    seed: int,
+    progress: bool = True,
+    device: str = "cpu",
+):
+    """Source D "Weak teacher nodes are slow to learn": teacher fan-out ‖v*_j‖ ∝ 1/j^p
+    (p = ``decay``); per teacher node, the best NC over student nodes at ``records`` + 1 points
+    of training, and the first recorded step at which it reaches ``ALIGNED_NC`` (−1: never). The
+    Spearman correlation of strength ‖v*_j‖ and that step counts never-aligned nodes as the
+    slowest."""
+    g = make_generator(seed, STREAM_WEAK)
+    teacher = make_teacher(d, teacher_width, outputs, g, fan_out_decay=decay)
+    student = make_student(d, student_width, outputs, g)
+    x, x_eval = gaussian_inputs(n_train, d, g), gaussian_inputs(n_eval, d, g)
+    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
+                         record_every=max(1, steps // _positive_int("records", records)),
+                         progress=progress, desc="weak teacher")
+    bnc = best_nc_over_training(hist, teacher, x_eval)
+    steps_arr = np.asarray(hist.steps)
+    reached = bnc >= ALIGNED_NC
+    first = np.where(reached.any(0), steps_arr[reached.argmax(0)], -1)
+    strength = teacher.fan_out_norms().numpy()
+    learned = first >= 0
+    # nodes never aligned count as slower than all others (censored at steps + 1)
+    censored = np.where(learned, first, steps_arr[-1] + 1)
+    values = {"final_loss": hist.loss[-1], "n_learned": int(learned.sum()),
+              "steps_to_align": first.tolist(),
+              "spearman_strength_vs_steps": spearman(strength, censored)}
+    arrays = {"steps": steps_arr, "best_nc": bnc, "teacher_fan_out": strength,
+              "loss": np.asarray(hist.loss), "steps_to_align": first}
+    return values, arrays
+
+
+def average_ranks(a) -> np.ndarray:
+    """Ranks 0 … n−1 of the entries of ``a``, ties sharing their average rank."""
+    a = np.asarray(a, dtype=float)
+    ranks = np.empty(len(a))
+    ranks[np.argsort(a, kind="stable")] = np.arange(len(a))
+    for v in np.unique(a):
+        ranks[a == v] = ranks[a == v].mean()
+    return ranks
+
+
+def spearman(a, b) -> float:
+    """Spearman rank correlation of two equally long samples (ties get average ranks)."""
+    ra, rb = average_ranks(a), average_ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. Chapter 2 experiments (source A §3–4)
+# ----------------------------------------------------------------------------------------------
+
+
+def _low_rank_setup(d, d_sub, teacher_width, student_width, outputs, n_train, n_eval,
+                    off_subspace_std, generator):
+    teacher = make_teacher(d, teacher_width, outputs, generator)
+    basis = random_subspace(d, d_sub, generator)
+    x = low_rank_inputs(n_train, basis, generator, off_subspace_std=off_subspace_std)
+    x_eval = low_rank_inputs(n_eval, basis, generator, off_subspace_std=off_subspace_std)
+    student = make_student(d, student_width, outputs, generator)
+    return teacher, basis, x, x_eval, student
+
+
+def adversarial_probe(student, teacher, x, basis, *, eps: float, steps: int,
+                      generator: torch.Generator) -> dict:
+    """Oracle-adversarial examples (Eq. 3, ℓ2 ball of radius ``eps``) as a probe of a trained
+    student: the oracle loss ‖f(x′) − f*(x′)‖² after an unconstrained attack, after an attack
+    restricted to the data subspace (in-plane), after a random perturbation of norm ``eps``, and
+    on the clean inputs; and how much of each adversarial perturbation leaves 𝒳."""
+    x_adv = oracle_adversarial(student, teacher, x, eps=eps, steps=steps)
+    x_in = oracle_adversarial(student, teacher, x, eps=eps, steps=steps, basis=basis)
+    rand = torch.randn(x.shape, generator=generator, dtype=DTYPE)
+    x_rand = x + eps * rand / rand.norm(dim=1, keepdim=True)
+    return {
+        "loss_clean": oracle_loss(student, teacher, x).numpy(),
+        "loss_random": oracle_loss(student, teacher, x_rand).numpy(),
+        "loss_in_plane": oracle_loss(student, teacher, x_in).numpy(),
+        "loss_adversarial": oracle_loss(student, teacher, x_adv).numpy(),
+        "off_fraction_adversarial": off_subspace_fraction(x_adv - x, basis).numpy(),
+        "off_fraction_random": off_subspace_fraction(x_rand - x, basis).numpy(),
+    }
+
+
+@_single_threaded
+def low_rank_experiment(
+    *,
+    d: int,
+    d_sub: int,
+    teacher_width: int,
+    student_width: int,
+    outputs: int,
+    n_train: int,
+    n_eval: int,
+    steps: int,
+    lr: float,
+    off_subspace_std: float,
+    attack_eps: float,
+    attack_steps: int,
+    n_attack: int,
+    seed: int,
+    progress: bool = True,
+    device: str = "cpu",
+):
+    """Source A §3–4 on a two-layer teacher and an over-realized student, inputs in (s = 0) or
+    near (s > 0) a random d′-dimensional subspace 𝒳 of R^d, s = ``off_subspace_std``.
+
+    After training: per teacher node and its best student, the projected angles inside 𝒳 and in
+    its complement (Theorems 1–2), ε_in and ε_out (Eq. 2); per student node the L-shape data
+    (Corollary 1); how far the out-of-plane parts of the student weights moved during training
+    (exactly 0 when s = 0: the gradient lies in 𝒳, Theorem 1); and the oracle-adversarial probe
+    (Eq. 3) on ``n_attack`` evaluation inputs.
+    """
+    g = make_generator(seed, STREAM_LOW_RANK)
+    teacher, basis, x, x_eval, student = _low_rank_setup(
+        d, d_sub, teacher_width, student_width, outputs, n_train, n_eval, off_subspace_std, g)
+    comp = complement_basis(basis)
+    w_out_init = student.hidden.weight.detach() @ comp
+    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
+                         record_every=max(1, steps // 50), progress=progress,
+                         desc=f"low-rank d′={d_sub}, s={off_subspace_std}")
+    w_out_moved = (student.hidden.weight.detach() @ comp - w_out_init).norm(dim=1)
+    report = specialization_report(student, teacher, x_eval, basis)
+    shape = l_shape(student, teacher, x_eval)
+    probe = adversarial_probe(student, teacher, x_eval[:n_attack], basis, eps=attack_eps,
+                              steps=attack_steps, generator=g)
+    values = {
+        "final_loss": hist.loss[-1],
+        "mbnc": float(report["best_nc"].mean()),
+        "mean_angle_in_deg": float(np.degrees(np.nanmean(report["angle_in"]))),
+        "mean_angle_out_deg": float(np.degrees(np.nanmean(report["angle_out"]))),
+        "mean_eps_in": float(report["eps_in"].mean()),
+        "mean_eps_out": float(report["eps_out"].mean()),
+        "max_out_of_plane_change": float(w_out_moved.max()),
+        "loss_clean": float(probe["loss_clean"].mean()),
+        "loss_random": float(probe["loss_random"].mean()),
+        "loss_in_plane": float(probe["loss_in_plane"].mean()),
+        "loss_adversarial": float(probe["loss_adversarial"].mean()),
+        "off_fraction_adversarial": float(probe["off_fraction_adversarial"].mean()),
+        "off_fraction_random": float(probe["off_fraction_random"].mean()),
+    }
+    arrays = {**{f"teacher_{k}": v for k, v in report.items()},
+              **{f"student_{k}": v for k, v in shape.items()},
+              **probe, "out_of_plane_change": w_out_moved.numpy(),
+              "steps": np.asarray(hist.steps), "loss": np.asarray(hist.loss)}
+    return values, arrays
+
+
+AUGMENTATIONS = ("none", "gaussian", "off_subspace", "oracle_adversarial")
+"""The training variants of ``augmentation_comparison`` (§4.3)."""
+
+
+@_single_threaded
+def augmentation_comparison(
+    *,
+    d: int,
+    d_sub: int,
+    teacher_width: int,
+    student_width: int,
+    outputs: int,
+    n_train: int,
+    n_eval: int,
+    steps: int,
+    lr: float,
+    off_subspace_std: float,
+    noise_std: float,
+    attack_eps: float,
+    attack_steps: int,
+    adversarial_every: int,
+    n_attack: int,
+    seed: int,
+    kinds=AUGMENTATIONS,
+    progress: bool = True,
+    device: str = "cpu",
+):
+    """§4.3: the same teacher, data and student initialisation trained with each augmentation of
+    ``kinds`` — none; Gaussian noise N(0, σ²I) in all directions; noise only along the weak
+    directions ⊥ 𝒳; oracle-adversarial examples (Eq. 3, ℓ2 radius ``attack_eps``, refreshed every
+    ``adversarial_every`` steps) — all labelled by the teacher. Per variant: ε_in, ε_out and
+    projected angles per teacher node, and the oracle loss under an oracle-adversarial attack."""
+    bad = [k for k in kinds if k not in AUGMENTATIONS]
+    if bad:
+        raise ValueError(f"unknown augmentation(s) {bad}; choose from {AUGMENTATIONS}")
+    values, arrays = {}, {}
+    for kind in tqdm(kinds, desc="augmentations", disable=not progress, leave=False):
+        g = make_generator(seed, STREAM_LOW_RANK)  # identical teacher, data and initialisation
+        teacher, basis, x, x_eval, student = _low_rank_setup(
+            d, d_sub, teacher_width, student_width, outputs, n_train, n_eval, off_subspace_std, g)
+        aug = {
+            "none": None,
+            "gaussian": Augmentation("gaussian", std=noise_std),
+            "off_subspace": Augmentation("off_subspace", std=noise_std, basis=basis),
+            "oracle_adversarial": Augmentation("oracle_adversarial", eps=attack_eps,
+                                               attack_steps=attack_steps,
+                                               every=adversarial_every),
+        }[kind]
+        hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
+                             record_every=max(1, steps // 50), augmentation=aug,
+                             progress=progress, desc=f"train ({kind})")
+        report = specialization_report(student, teacher, x_eval, basis)
+        probe = adversarial_probe(student, teacher, x_eval[:n_attack], basis, eps=attack_eps,
+                                  steps=attack_steps, generator=g)
+        values[kind] = {
+            "final_loss": hist.loss[-1],
+            "mean_eps_in": float(report["eps_in"].mean()),
+            "mean_eps_out": float(report["eps_out"].mean()),
+            "mean_angle_out_deg": float(np.degrees(np.nanmean(report["angle_out"]))),
+            "loss_adversarial": float(probe["loss_adversarial"].mean()),
+            "loss_clean": float(probe["loss_clean"].mean()),
+        }
+        for key in ("eps_in", "eps_out", "angle_in", "angle_out", "best_nc"):
+            arrays[f"{kind}_{key}"] = report[key]
+        arrays[f"{kind}_loss_adversarial"] = probe["loss_adversarial"]
+    return values, arrays
+
+
+@_single_threaded
+def subspace_sweep(
+    *,
+    d: int,
+    d_subs,
+    repeats: int,
+    teacher_width: int,
+    student_width: int,
+    outputs: int,
+    n_train: int,
+    n_eval: int,
+    steps: int,
+    lr: float,
+    off_subspace_std: float,
+    seed: int,
+    progress: bool = True,
+    device: str = "cpu",
+):
+    """ε_in, ε_out and projected angles (means over teacher nodes) for each subspace dimension d′
+    in ``d_subs`` and ``repeats`` independent teachers / subspaces / initialisations; arrays are
+    ``[len(d_subs), repeats]``. Eq. 2 discussion: ε_out should grow as the data get more
+    rank-deficient (smaller d′)."""
+    d_subs = [_positive_int("d_sub", s) for s in d_subs]
+    if any(s >= d for s in d_subs):
+        raise ValueError(f"every d′ must be < d = {d} (no complement otherwise); got {d_subs}")
+    repeats = _positive_int("repeats", repeats)
+    shape = (len(d_subs), repeats)
+    out = {k: np.zeros(shape) for k in ("eps_in", "eps_out", "angle_in_deg", "angle_out_deg",
+                                        "mbnc", "final_loss")}
+    jobs = [(i, r) for i in range(len(d_subs)) for r in range(repeats)]
+    for i, r in tqdm(jobs, desc="d′ sweep", disable=not progress, leave=False):
+        g = make_generator(seed, STREAM_SWEEP + r)
+        teacher, basis, x, x_eval, student = _low_rank_setup(
+            d, d_subs[i], teacher_width, student_width, outputs, n_train, n_eval,
+            off_subspace_std, g)
+        hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
+                             record_every=steps, progress=False)
+        rep = specialization_report(student, teacher, x_eval, basis)
+        out["eps_in"][i, r] = rep["eps_in"].mean()
+        out["eps_out"][i, r] = rep["eps_out"].mean()
+        out["angle_in_deg"][i, r] = np.degrees(np.nanmean(rep["angle_in"]))
+        out["angle_out_deg"][i, r] = np.degrees(np.nanmean(rep["angle_out"]))
+        out["mbnc"][i, r] = rep["best_nc"].mean()
+        out["final_loss"][i, r] = hist.loss[-1]
+    mean_out = out["eps_out"].mean(1)
+    values = {"d_subs": d_subs, "mean_eps_out": mean_out.tolist(),
+              "eps_out_decreases_with_d_sub": bool(np.all(np.diff(mean_out) < 0))}
+    return values, {"d_subs": np.asarray(d_subs), **out}
