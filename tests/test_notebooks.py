@@ -1,5 +1,6 @@
 """Every chapter is a paired notebook with a typed parameters cell, listed in the book."""
 
+import ast
 from pathlib import Path
 
 import jupytext
@@ -42,6 +43,11 @@ def test_parameters_cell_is_typed_and_checked(source):
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     params = {p.name: p for p in _infer_parameters(nb)}
+    assigned = {t.target.id for t in ast.parse(tagged[0].source).body if isinstance(t, ast.AnnAssign)}
+    assert assigned == set(params), (
+        f"papermill cannot read {sorted(assigned - set(params))}: annotate as "
+        "`name: Optional[int] = None  # comment` (papermill does not parse `int | None`)"
+    )
     assert params["profile"].inferred_type_name == "str" and params["profile"].default == '"smoke"'
     assert params["seed"].inferred_type_name == "int" and params["seed"].default == "0"
     for p in params.values():

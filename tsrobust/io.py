@@ -26,6 +26,9 @@ def atomic_write(path, *, suffix: str | None = None):
     tmp = Path(tmp)
     try:
         yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; give the usual mode
         os.replace(tmp, path)
     finally:
         if tmp.exists():
