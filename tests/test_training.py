@@ -1,0 +1,331 @@
+"""tsrobust.training: losses, teacher and student training, kill-and-resume, the recorded oracle
+teacher and chapter 4's measurement run. Tiny synthetic tensors only."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from tsrobust import training as T
+from tsrobust.data import CIFAR10, NON_OFFICIAL
+from tsrobust.models import ConvNet, PRUNED_WIDTHS
+from tsrobust.params import resolve
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = (4, 4, 3, 3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: these tensors are tiny, and thread hand-offs would dominate (and
+    results may differ in the last bit between thread counts, which the resume tests compare)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _images(n, seed=0):
+    return torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+def _net(widths=SMALL, seed=0):
+    return ConvNet(widths, generator=torch.Generator().manual_seed(seed))
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_student_losses_by_hand():
+    s = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 3.0]])
+    t = torch.tensor([[0.0, 2.0, 2.0], [1.0, 0.0, 0.0]])
+    # logit: mean over samples of the squared ℓ2 distance: (1 + 0 + 4 + 1 + 0 + 9) / 2
+    assert T.student_loss(s, t, "logit").item() == pytest.approx(7.5)
+    # label: cross-entropy to the teacher's argmax (classes 1 and 0)
+    want = -(torch.log_softmax(s, 1)[0, 1] + torch.log_softmax(s, 1)[1, 0]) / 2
+    assert T.student_loss(s, t, "label").item() == pytest.approx(want.item())
+    with pytest.raises(ValueError, match="target must be one of"):
+        T.student_loss(s, t, "soft")
+
+
+def test_student_equal_to_teacher_has_zero_loss_and_stays():
+    teacher = _net(seed=1)
+    student = _net(seed=1)
+    before = _weights(student)
+    hist = T.train_student(student, teacher, _images(16), target="logit", epochs=2, lr=1e-2,
+                           batch_size=8, generator=torch.Generator().manual_seed(0),
+                           optimizer="sgd", progress=False)
+    assert max(hist["loss"]) < 1e-10  # zero up to float rounding between batch sizes
+    after = _weights(student)
+    assert all(torch.allclose(before[k], after[k], atol=1e-7) for k in before)
+
+
+@pytest.mark.parametrize("target", ["logit", "label"])
+def test_student_learns_the_teacher(target):
+    teacher, student = _net(seed=1), _net(seed=2)
+    x = _images(64)
+    before = T.agreement(student, teacher, x)
+    hist = T.train_student(student, teacher, x, target=target, epochs=6, lr=3e-3,
+                           batch_size=16, generator=torch.Generator().manual_seed(0),
+                           progress=False)
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert T.agreement(student, teacher, x) >= before
+    assert all(p.requires_grad for p in teacher.parameters())  # teacher restored afterwards
+
+
+def test_augmentation_and_noise_reach_the_teacher(monkeypatch):
+    """With noise, the teacher labels the noisy batch (not precomputed clean logits)."""
+    teacher, student = _net(seed=1), _net(seed=2)
+    seen = []
+    forward = teacher.forward
+    monkeypatch.setattr(teacher, "forward", lambda x: (seen.append(x.detach()), forward(x))[1])
+    x = _images(8)
+    T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=8, noise_std=0.1,
+                    augment=True, generator=torch.Generator().manual_seed(0), progress=False)
+    assert len(seen) == 1 and seen[0].shape == x.shape
+    assert not any(torch.allclose(seen[0][0], xi, atol=1e-3) for xi in x)
+
+
+def test_adversarial_training_calls_pgd_with_the_oracle_objective(monkeypatch):
+    from tsrobust import attacks
+
+    teacher, student = _net(seed=1), _net(seed=2)
+    gen = torch.Generator().manual_seed(0)
+    calls = []
+
+    def spy(objective, x, **kw):
+        calls.append(kw)
+        value = objective(x)  # per-sample ℓ2 distance between the two nets' logits
+        want = (student(x) - teacher(x)).norm(dim=1)
+        assert value.shape == (len(x),) and torch.allclose(value, want, atol=1e-4)
+        return (x + 0.01).clamp(0, 1)
+
+    monkeypatch.setattr(attacks, "pgd", spy)
+    adv = dict(norm="linf", eps=10 / 255, alpha=0.01, steps=40)
+    T.train_student(student, teacher, _images(8), epochs=1, lr=1e-3, batch_size=4,
+                    adversarial=adv, generator=gen, progress=False)
+    assert len(calls) == 2
+    assert all(c["eps"] == adv["eps"] and c["alpha"] == 0.01 and c["steps"] == 40 and
+               c["norm"] == "linf" and c["random_start"] and c["generator"] is gen
+               for c in calls)
+    with pytest.raises(ValueError, match="exactly the keys"):
+        T.train_student(student, teacher, _images(4), epochs=1, lr=1e-3, batch_size=4,
+                        adversarial=dict(eps=0.1), generator=gen, progress=False)
+
+
+def test_adversarial_training_with_the_real_pgd_runs():
+    teacher, student = _net(seed=1), _net(seed=2)
+    hist = T.train_student(student, teacher, _images(8), epochs=1, lr=1e-3, batch_size=8,
+                           adversarial=dict(norm="linf", eps=8 / 255, alpha=0.01, steps=2),
+                           generator=torch.Generator().manual_seed(0), progress=False)
+    assert hist["loss"][0] > 0
+
+
+def _run(checkpoint_dir, epochs=4, on_checkpoint=None, checkpoint_epochs=(2, 4)):
+    teacher, student = _net(seed=1), _net(seed=2)
+    T.train_student(student, teacher, _images(24), target="logit", epochs=epochs, lr=1e-3,
+                    batch_size=8, augment=True, noise_std=0.1, checkpoint_dir=checkpoint_dir,
+                    checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
+                    generator=torch.Generator().manual_seed(3), progress=False)
+    return _weights(student)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_interrupted_run_resumes_to_identical_weights(tmp_path):
+    straight = _run(None)
+    seen = []
+
+    def die_at_2(epoch, student):
+        seen.append(epoch)
+        if epoch == 2:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        _run(tmp_path / "ck", on_checkpoint=die_at_2)
+    assert (tmp_path / "ck" / T.STATE_FILE).exists()
+    log = []
+    resumed = _run(tmp_path / "ck", on_checkpoint=lambda e, s: log.append((e, _weights(s))))
+    assert _same(resumed, straight)
+    assert [e for e, _ in log] == [2, 4]  # epoch 2 replayed from its saved weights
+    assert _same(log[1][1], straight)
+    # A finished run asked again only replays its checkpoints.
+    again = _run(tmp_path / "ck")
+    assert _same(again, straight)
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)  # as the resumed run in the test process
+    sys.path.insert(0, os.environ["TSR_REPO"])
+    import tests.test_training as t
+
+    def die(epoch, student):
+        if epoch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    t._run(sys.argv[1], on_checkpoint=die)
+""")
+
+
+def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    env = {**os.environ, "TSR_REPO": str(REPO)}
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ck")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -9, proc.stderr  # killed, not finished
+    assert not any(p.name.startswith(".") for p in (tmp_path / "ck").iterdir())  # no temp files
+    assert _same(_run(tmp_path / "ck"), _run(None))
+
+
+def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
+    folder = tmp_path / "ck"
+    _run(folder, epochs=2, checkpoint_epochs=(2,))
+    (folder / T.STATE_FILE).write_bytes(b"not a checkpoint")
+    with pytest.raises(T.CheckpointError, match=r"corrupt or unreadable.*Delete\s+it"):
+        _run(folder, epochs=2, checkpoint_epochs=(2,))
+    other = tmp_path / "other"
+    _run(other, epochs=1, checkpoint_epochs=())
+    teacher, student = _net(seed=1), _net(seed=2)
+    with pytest.raises(T.CheckpointError, match="other settings"):
+        T.train_student(student, teacher, _images(24), target="label", epochs=2, lr=1e-3,
+                        batch_size=8, checkpoint_dir=other,
+                        generator=torch.Generator().manual_seed(3), progress=False)
+
+
+def test_checkpoint_epochs_are_checked():
+    with pytest.raises(ValueError, match=r"outside 1..2"):
+        _run(None, epochs=2, checkpoint_epochs=(3,))
+
+
+def _tiny_cifar(n_train=64, n_test=32):
+    """Random images of two classes; class 1 has a brighter red channel."""
+    g = torch.Generator().manual_seed(0)
+
+    def split(n):
+        y = torch.randint(0, 2, (n,), generator=g)
+        x = 0.6 * torch.rand(n, 3, 32, 32, generator=g)
+        x[:, 0] += 0.4 * y[:, None, None]
+        return x, y
+
+    return CIFAR10(*split(n_train), *split(n_test), NON_OFFICIAL)
+
+
+def test_train_teacher_fits_labels():
+    data = _tiny_cifar()
+    net = _net(seed=4)
+    hist = T.train_teacher(net, data, epochs=8, lr=3e-3, batch_size=16, augment=False,
+                           optimizer="adam", generator=torch.Generator().manual_seed(0),
+                           progress=False)
+    assert len(hist["loss"]) == 8 and hist["lr"][0] == 3e-3 and hist["lr"][-1] < 3e-4
+    assert hist["loss"][-1] < 0.5 * hist["loss"][0]
+    assert T.accuracy(net, data.x_test, data.y_test) > 0.9
+
+
+def test_cosine_lr():
+    lr = T.cosine_lr(0.1, 4)
+    assert [round(lr(e), 6) for e in (1, 3)] == [0.1, 0.05]
+
+
+def test_oracle_teacher_is_recorded_and_reloaded(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = _tiny_cifar(n_train=32, n_test=16)
+    full, pruned, res = T.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
+    assert not res.loaded and full.widths == (64, 64, 64, 64) and pruned.widths == PRUNED_WIDTHS
+    assert res.values["test_accuracy_pruned"] == T.accuracy(pruned, data.x_test, data.y_test)
+    assert res.provenance["parameters"]["n_train"] == 32
+    assert not (tmp_path / "results" / "smoke" / T.TEACHER_CHAPTER / "checkpoints" /
+                "teacher-seed0").exists()
+    # The pruned teacher is the full one restricted to the kept channels.
+    keep = res.values["kept_channels"]
+    assert torch.equal(pruned.convs[0].weight, full.convs[0].weight[keep[0]])
+    full2, pruned2, res2 = T.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
+    assert res2.loaded and _same(_weights(pruned2), _weights(pruned))
+    with pytest.raises(ValueError, match="n_train comes from the data"):
+        T.oracle_teacher("smoke", 0, data, n_train=10)
+
+
+def test_standard_training_measures_each_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = _tiny_cifar(n_train=32, n_test=16)
+    cfg = resolve(T.CH04_SETTINGS, profile="smoke", seed=0, n_train=32, n_test=16, epochs=2,
+                  checkpoints=(1, 2), n_eval=8, n_spec=4, n_pca=8, attack_steps=1,
+                  attack_repeats=2)
+    teacher = _net(PRUNED_WIDTHS, seed=5)
+    values, arrays = T.standard_training(cfg, data, teacher, variant="label", progress=False)
+    assert values["epochs"] == [1, 2] and len(values["robust_mu"]) == 2
+    assert all(0 <= m <= 1 for m in values["robust_mu"])
+    assert len(values["mbnc"][0]) == 4 and arrays["sorted_bnc_3"].shape == (2, 20)
+    assert arrays["eps_in"].shape == (2, 50, 45) and arrays["eps_in_curve"].shape == (2, 45)
+    assert arrays["pca_eigenvalues"].shape == (27,)
+    # The curves are the ε of each teacher node's best-NC student, sorted.
+    best = arrays["nc_0"][1].argmax(0)
+    want = sorted(arrays["eps_in"][1][best, range(45)])
+    assert arrays["eps_in_curve"][1].tolist() == pytest.approx(want)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        T.standard_training(cfg, data, teacher, variant="soft")
+    bad = resolve(T.CH04_SETTINGS, profile="smoke", seed=0, n_test=16, n_eval=100)
+    with pytest.raises(ValueError, match="n_eval = 100 must be ≤ n_test = 16"):
+        T.standard_training(bad, data, teacher, variant="logit")
+
+
+def test_teacher_does_not_share_the_students_initialization(tmp_path, monkeypatch):
+    from tsrobust.models import build_student
+
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = _tiny_cifar(n_train=16, n_test=8)
+    full, _, _ = T.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
+    student = build_student(generator=torch.Generator().manual_seed(0))
+    # Same seed, same layer shapes: without a separate seed stream the first 50 teacher filters
+    # would be the student's initial filters.
+    assert not torch.allclose(student.convs[0].weight, full.convs[0].weight[:50], atol=0.05)
+
+
+def test_student_records_follow_their_teacher(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = _tiny_cifar(n_train=16, n_test=8)
+    cfg = resolve(T.CH04_SETTINGS, profile="smoke", seed=0, n_train=16, n_test=8, epochs=1,
+                  checkpoints=(1,), n_eval=4, n_spec=4, n_pca=4, attack_steps=1)
+    a, b = _net(PRUNED_WIDTHS, seed=5), _net(PRUNED_WIDTHS, seed=6)
+    first = T.record_standard_training(cfg, data, a, variant="logit", progress=False)
+    again = T.record_standard_training(cfg, data, a, variant="logit", progress=False)
+    other = T.record_standard_training(cfg, data, b, variant="logit", progress=False)
+    assert not first.loaded and again.loaded and not other.loaded
+    assert other.values["teacher_digest"] == T.model_digest(b) != T.model_digest(a)
+    assert not (tmp_path / "results" / "smoke" / T.ST_CHAPTER / "checkpoints").exists()
+
+
+def test_bf16_and_channels_last_paths_run_on_cpu():
+    teacher, student = _net(seed=1), _net(seed=2)
+    x = _images(8)
+    hist = T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4, bf16=True,
+                           channels_last=True, generator=torch.Generator().manual_seed(0),
+                           progress=False)
+    assert len(hist["loss"]) == 1 and hist["loss"][0] == hist["loss"][0]  # finite, not NaN
+    assert student.convs[0].weight.dtype == torch.float32  # autocast keeps fp32 weights
+
+
+def test_global_rng_untouched_by_training(tmp_path):
+    state = torch.random.get_rng_state()
+    log = []
+    _run(tmp_path / "ck", epochs=2, checkpoint_epochs=(1, 2),
+         on_checkpoint=lambda e, s: log.append(e))
+    _run(tmp_path / "ck", epochs=2, checkpoint_epochs=(1, 2),
+         on_checkpoint=lambda e, s: log.append(e))  # replays from saved weights
+    assert log == [1, 2, 1, 2]
+    assert torch.equal(torch.random.get_rng_state(), state)
