@@ -39,6 +39,21 @@
 # calls one experiment and records its result with its provenance, so a rerun with the same
 # parameters loads the recorded numbers instead of recomputing them.
 
+# %% tags=["remove-cell"]
+# On Colab, install this book's package first (elsewhere, install it as the README says).
+import importlib.util
+import subprocess
+import sys
+
+try:
+    import google.colab  # noqa: F401  (present only on Colab)
+    on_colab = True
+except ImportError:
+    on_colab = False
+if on_colab and importlib.util.find_spec("tsrobust") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "tsrobust @ git+https://github.com/tsrobust/tsrobust"], check=True)
+
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
 

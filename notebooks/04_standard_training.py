@@ -61,6 +61,21 @@
 # `n_spec`. Note that the source's own numbers disagree: its Table 1 gives ST (logit, 300) an ℓ∞
 # robust accuracy of 74.39 %, its Table 3 62.77 %.
 
+# %% tags=["remove-cell"]
+# On Colab, install this book's package first (elsewhere, install it as the README says).
+import importlib.util
+import subprocess
+import sys
+
+try:
+    import google.colab  # noqa: F401  (present only on Colab)
+    on_colab = True
+except ImportError:
+    on_colab = False
+if on_colab and importlib.util.find_spec("tsrobust") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "tsrobust @ git+https://github.com/tsrobust/tsrobust"], check=True)
+
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
 

@@ -41,6 +41,21 @@
 # The package module `tsrobust.active_teacher` holds the generators, learners and experiments;
 # each cell below calls one of them and records its result with its provenance.
 
+# %% tags=["remove-cell"]
+# On Colab, install this book's package first (elsewhere, install it as the README says).
+import importlib.util
+import subprocess
+import sys
+
+try:
+    import google.colab  # noqa: F401  (present only on Colab)
+    on_colab = True
+except ImportError:
+    on_colab = False
+if on_colab and importlib.util.find_spec("tsrobust") is None:
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                    "tsrobust @ git+https://github.com/tsrobust/tsrobust"], check=True)
+
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
 
