@@ -21,7 +21,6 @@ names them (S ⊂ {1, …, d}; x1 and x100), and arrays are indexed from 0 as us
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tsrobust.params import Setting
+from tsrobust.runtime import torch_threads
 
 # --------------------------------------------------------------------------------------------
 # Chapter settings
@@ -477,21 +477,6 @@ def sq_lower_bound(n_candidates: int, tolerance: float) -> float:
     (Parseval), so at most 1/(4α²) candidates answer outside tolerance; hence
     ≥ 4α²·(n_candidates − 1) queries."""
     return 4 * tolerance**2 * (n_candidates - 1)
-
-
-@contextlib.contextmanager
-def torch_threads(n: int):
-    """Run torch on ``n`` CPU threads inside the block (0: leave torch's setting); the old
-    setting is restored after. The networks of this chapter are small: a single thread avoids
-    synchronisation cost, and on a CPU shared with other processes it is many times faster than
-    threads that wait for each other."""
-    old = torch.get_num_threads()
-    if n > 0:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _torch_generator(rng: np.random.Generator) -> torch.Generator:

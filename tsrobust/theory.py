@@ -18,14 +18,13 @@ Chapter 2 (source A, §3–4):
 * augmentation along weak directions (§4.3) and the sweep over d′.
 
 Every random draw takes an explicit ``torch.Generator``; nothing here touches global seeds. The
-networks are tiny, so training and measuring run single-threaded on the CPU (``single_threaded``
-restores the thread count afterwards); the experiments take ``device="cuda"`` to train on a GPU,
+networks are tiny, so training and measuring run single-threaded on the CPU
+(``tsrobust.runtime.torch_threads`` restores the thread count afterwards); the experiments take ``device="cuda"`` to train on a GPU,
 and measure on the CPU after training.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from tsrobust.params import Setting
+from tsrobust.runtime import torch_threads
 from tsrobust.specialization import best_nc, normalized_correlation
 
 DTYPE = torch.float64
@@ -179,26 +179,10 @@ def make_generator(seed: int, stream: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-@contextlib.contextmanager
-def single_threaded():
-    """Run the block with one intra-op CPU thread, then restore the previous count.
-
-    The toys' networks are tiny: splitting their matrix products over threads costs more than it
-    saves, and on a shared CPU it can be tens of times slower. Every experiment below runs inside
-    this context.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _single_threaded(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with single_threaded():
+        with torch_threads(1):
             return fn(*args, **kwargs)
     return wrapper
 
