@@ -57,3 +57,217 @@ def best_nc(nc: torch.Tensor) -> torch.Tensor:
 def mbnc(nc: torch.Tensor) -> float:
     """Mean best normalized correlation (MBNC): the mean of ``best_nc`` over teacher nodes (§5.2)."""
     return float(best_nc(nc).mean())
+
+
+# -- per-layer NC, sorted BNC and specialization ratio (§5.2, footnote 4) ----------------------
+
+SPECIALIZED_NC = 0.9
+"""Footnote 4: a node is *specialized* if its NC is larger than 0.9 …"""
+UNSPECIALIZED_NC = 0.8
+"""… and *unspecialized* if its NC is smaller than 0.8."""
+NC_BATCH = 250
+"""Images per forward pass when accumulating the moments of :func:`layer_nc`."""
+
+
+class _Moments:
+    """Running first and second moments of two activation sets (float64), for Pearson's r."""
+
+    def __init__(self):
+        self.n = 0
+        self.s1 = self.t1 = self.s2 = self.t2 = self.st = None
+
+    def add(self, s: torch.Tensor, t: torch.Tensor):
+        s, t = _as_samples(s), _as_samples(t)
+        if s.shape[0] != t.shape[0]:
+            raise ValueError(
+                f"student and teacher maps must have the same batch and spatial size: "
+                f"{s.shape[0]} vs {t.shape[0]} samples"
+            )
+        sums = (s.sum(0), t.sum(0), s.pow(2).sum(0), t.pow(2).sum(0), s.T @ t)
+        if self.s1 is None:
+            self.s1, self.t1, self.s2, self.t2, self.st = sums
+        else:
+            for name, v in zip(("s1", "t1", "s2", "t2", "st"), sums):
+                setattr(self, name, getattr(self, name) + v)
+        self.n += s.shape[0]
+
+    def correlation(self) -> torch.Tensor:
+        n = self.n
+        ms, mt = self.s1 / n, self.t1 / n
+        cov = self.st / n - ms[:, None] * mt[None, :]
+        std_s = (self.s2 / n - ms.pow(2)).clamp_min(VARIANCE_FLOOR).sqrt()
+        std_t = (self.t2 / n - mt.pow(2)).clamp_min(VARIANCE_FLOOR).sqrt()
+        return (cov / std_s[:, None] / std_t[None, :]).to(torch.float32)
+
+
+@torch.no_grad()
+def layer_nc(student, teacher, x: torch.Tensor, *,
+             batch_size: int = NC_BATCH) -> list[torch.Tensor]:
+    """NC matrix ``[K_student, K_teacher]`` for every conv layer l (student layer l vs teacher
+    layer l), over the images ``x`` (every image × position is a sample, §5.2).
+
+    Uses ``model.activations(x)`` (post-ReLU maps per layer). The moments are accumulated batch by
+    batch in float64, so the result equals :func:`normalized_correlation` on all maps at once
+    without holding them in memory. Both models are evaluated in eval mode.
+    """
+    modes = (student.training, teacher.training)
+    student.eval(), teacher.eval()
+    try:
+        moments = None
+        for xb in x.split(batch_size):
+            s_maps, t_maps = student.activations(xb), teacher.activations(xb)
+            if len(s_maps) != len(t_maps):
+                raise ValueError(
+                    f"student has {len(s_maps)} conv layers and teacher {len(t_maps)}; NC pairs "
+                    f"layer l with layer l, so compare nets of the same depth"
+                )
+            if moments is None:
+                moments = [_Moments() for _ in s_maps]
+            for m, s, t in zip(moments, s_maps, t_maps):
+                m.add(s, t)
+    finally:
+        student.train(modes[0]), teacher.train(modes[1])
+    if moments is None:
+        raise ValueError("x holds no images")
+    return [m.correlation() for m in moments]
+
+
+def sorted_bnc(nc: torch.Tensor) -> torch.Tensor:
+    """The sorted BNC curve of one layer (§5.2): teacher nodes' BNC, largest first."""
+    return best_nc(nc).sort(descending=True).values
+
+
+def specialization_ratio(nc: torch.Tensor, low: float = UNSPECIALIZED_NC,
+                         high: float = SPECIALIZED_NC, *, over: str = "student") -> float:
+    """Unspecialized/specialized ratio of one layer (footnote 4, Fig. 6 right).
+
+    A node is unspecialized if its best NC is below ``low`` and specialized if above ``high``.
+    ``over="student"`` (default) classifies student nodes by their best NC to any teacher node
+    (the text: AT "forc[es] more student nodes to be specialized"); ``over="teacher"`` classifies
+    teacher nodes by their BNC. Returns #unspecialized / #specialized (``inf`` if none is
+    specialized, ``nan`` if neither).
+    """
+    if not low <= high:
+        raise ValueError(f"need low ≤ high, got low={low}, high={high}")
+    nc = torch.as_tensor(nc)
+    if over == "student":
+        best = nc.max(dim=1).values
+    elif over == "teacher":
+        best = best_nc(nc)
+    else:
+        raise ValueError(f"over must be 'student' or 'teacher', got {over!r}")
+    unspec, spec = int((best < low).sum()), int((best > high).sum())
+    if spec == 0:
+        return float("nan") if unspec == 0 else float("inf")
+    return unspec / spec
+
+
+# -- patch PCA and ε_in / ε_out (§5.3) -------------------------------------------------------
+
+PATCH_SIZE = 3
+"""§5.3: the first layer's 3×3 kernels see 3×3×3 = 27-dimensional patches."""
+SUBSPACE_RANK = 17
+"""§5.3: the 17 leading eigenvectors form the basis U of the input distribution."""
+PCA_BATCH = 500
+"""Images per step when accumulating the patch covariance."""
+
+
+def input_patches(x: torch.Tensor, size: int = PATCH_SIZE) -> torch.Tensor:
+    """All ``size × size`` patches of images ``x`` [B, C, H, W] (no padding, stride 1), as rows
+    ``[B · (H−size+1) · (W−size+1), C · size²]`` ordered (channel, row, column) like a flattened
+    conv filter ``weight.flatten(1)`` — so ``patches @ w.flatten(1).T`` is the first conv layer
+    without bias."""
+    if x.ndim != 4:
+        raise ValueError(f"x must be images [B, C, H, W], got shape {tuple(x.shape)}")
+    cols = torch.nn.functional.unfold(x, size)  # [B, C·size², L]
+    return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+
+
+@torch.no_grad()
+def patch_pca(x: torch.Tensor, size: int = PATCH_SIZE, *, center: bool = True,
+              batch_size: int = PCA_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+    """PCA of the ``size × size`` patches of ``x`` (§5.3, Fig. 2 left).
+
+    Returns ``(eigenvalues, eigenvectors)``: eigenvalues of the patch covariance in decreasing
+    order ``[D]`` and the matching orthonormal eigenvectors as columns ``[D, D]`` (float64),
+    ``D = C · size²``. ``center=False`` uses the uncentered second moment (the subspace through
+    the origin). Accumulated batch by batch in float64.
+    """
+    total, s1, s2 = 0, None, None
+    for xb in x.split(batch_size):
+        p = input_patches(xb.to(torch.float64), size)
+        s1 = p.sum(0) if s1 is None else s1 + p.sum(0)
+        s2 = p.T @ p if s2 is None else s2 + p.T @ p
+        total += p.shape[0]
+    if total == 0:
+        raise ValueError("x holds no images")
+    cov = s2 / total
+    if center:
+        mean = s1 / total
+        cov = cov - mean[:, None] * mean[None, :]
+    vals, vecs = torch.linalg.eigh((cov + cov.T) / 2)
+    order = vals.argsort(descending=True)
+    return vals[order], vecs[:, order]
+
+
+def _filters(w, name: str) -> torch.Tensor:
+    w = torch.as_tensor(np.asarray(w) if not torch.is_tensor(w) else w).detach()
+    if w.ndim < 2:
+        raise ValueError(f"{name} must be filters [K, D] or conv weights [K, C, h, w]")
+    w = w.reshape(len(w), -1).to(torch.float64)
+    norms = w.norm(dim=1, keepdim=True)
+    if bool((norms == 0).any()):
+        raise ValueError(f"{name} has an all-zero filter, which cannot be normalized")
+    return w / norms
+
+
+def eps_in_out(w_student, w_teacher, basis) -> tuple[torch.Tensor, torch.Tensor]:
+    """ε_in and ε_out of §5.3 between every student filter k and teacher filter j.
+
+    ``Δw_jk = w_k/‖w_k‖ − w*_j/‖w*_j‖`` (filters flattened, e.g. 27-dim first-layer kernels);
+    ``ε_in[k, j] = ‖U Uᵀ Δw_jk‖₂`` and ``ε_out[k, j] = ‖(I − U Uᵀ) Δw_jk‖₂`` for ``basis`` U
+    ``[D, r]`` with orthonormal columns (e.g. the top-17 eigenvectors of :func:`patch_pca`).
+    Returns two ``[K_s, K_t]`` float64 tensors; ``ε_in² + ε_out² = ‖Δw‖²``.
+    """
+    ws, wt = _filters(w_student, "w_student"), _filters(w_teacher, "w_teacher")
+    u = torch.as_tensor(basis).detach().to(torch.float64)
+    if u.ndim != 2 or u.shape[0] != ws.shape[1] or ws.shape[1] != wt.shape[1]:
+        raise ValueError(
+            f"basis must be [D, r] with D = filter size; got basis {tuple(u.shape)}, filters "
+            f"{ws.shape[1]} and {wt.shape[1]} dims"
+        )
+    if not torch.allclose(u.T @ u, torch.eye(u.shape[1], dtype=u.dtype), atol=1e-6):
+        raise ValueError("basis columns must be orthonormal (e.g. eigenvectors from patch_pca)")
+    dw = ws[:, None, :] - wt[None, :, :]  # [K_s, K_t, D]
+    inside = dw @ u @ u.T
+    return inside.norm(dim=-1), (dw - inside).norm(dim=-1)
+
+
+def eps_curves(eps_in: torch.Tensor, eps_out: torch.Tensor,
+               nc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ε_in and ε_out curves of §5.3 (Figs. 4, 9, 10): for every teacher node j take the
+    student node k with the highest NC ``nc[k, j]`` and its ``ε_in[k, j]``, ``ε_out[k, j]``;
+    each list sorted in increasing order (a lower curve means better specialization)."""
+    nc = torch.as_tensor(nc)
+    if not (eps_in.shape == eps_out.shape == nc.shape):
+        raise ValueError(
+            f"eps_in {tuple(eps_in.shape)}, eps_out {tuple(eps_out.shape)} and nc "
+            f"{tuple(nc.shape)} must all be [K_student, K_teacher]"
+        )
+    best = nc.argmax(dim=0, keepdim=True)  # [1, K_t]
+    e_in = eps_in.gather(0, best.to(eps_in.device)).squeeze(0)
+    e_out = eps_out.gather(0, best.to(eps_out.device)).squeeze(0)
+    return e_in.sort().values, e_out.sort().values
+
+
+def rho_eps_pearson(nc: torch.Tensor, eps_in: torch.Tensor) -> float:
+    """Pearson correlation of (ρ_kj, ε_in[k, j]) over all student-teacher pairs (Fig. 2 right)."""
+    a = torch.as_tensor(nc).detach().to(torch.float64).flatten()
+    b = torch.as_tensor(eps_in).detach().to(torch.float64).flatten()
+    if a.shape != b.shape or a.numel() < 2:
+        raise ValueError("nc and eps_in must have the same shape with at least two pairs")
+    a, b = a - a.mean(), b - b.mean()
+    denom = a.norm() * b.norm()
+    if float(denom) == 0:
+        raise ValueError("ρ or ε_in is constant over all pairs: the Pearson score is undefined")
+    return float(a @ b / denom)

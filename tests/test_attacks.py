@@ -1,0 +1,428 @@
+"""Tests of tsrobust.attacks against a reference library, exact solutions and properties."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from tsrobust import attacks
+from tsrobust.attacks import (
+    ce_objective,
+    cw_l2,
+    fgsm,
+    oracle_objective,
+    pgd,
+    project_l1_ball,
+    robust_accuracy,
+    robust_accuracy_of,
+    transfer_attack,
+)
+
+TOL = 1e-6
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster and immune to a busy machine's contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_net(seed: int, widths=(6, 8), classes: int = 10) -> nn.Module:
+    """A tiny conv ReLU net on 3×8×8 images (no padding, like the book's ConvNet)."""
+    torch.manual_seed(seed)  # test-local initialisation only; the package never seeds globally
+    layers, c = [], 3
+    for w in widths:
+        layers += [nn.Conv2d(c, w, 3), nn.ReLU()]
+        c = w
+    side = 8 - 2 * len(widths)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(c * side * side, classes)).eval()
+
+
+def images(n=6, seed=0, lo=0.0, hi=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return lo + (hi - lo) * torch.rand(n, 3, 8, 8, generator=g)
+
+
+def gen(seed=1):
+    return torch.Generator().manual_seed(seed)
+
+
+# -- reference library ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def torchattacks():
+    # torchattacks 3.5 imports without torchvision; the package itself never imports it.
+    return pytest.importorskip("torchattacks", reason="pip install --no-deps torchattacks")
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_pgd_linf_equals_torchattacks(torchattacks, steps):
+    model, x = small_net(0), images()
+    y = torch.arange(len(x)) % 10
+    ref = torchattacks.PGD(model, eps=8 / 255, alpha=2 / 255, steps=steps, random_start=False)(x, y)
+    ours = pgd(ce_objective(model, y), x, eps=8 / 255, alpha=2 / 255, steps=steps, norm="linf",
+               random_start=False)
+    assert (ours - x).abs().max() > 1e-3  # the attack moved
+    torch.testing.assert_close(ours, ref, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("steps", [1, 7])
+def test_pgd_l2_equals_torchattacks(torchattacks, steps):
+    model, x = small_net(1), images(seed=3)
+    y = torch.arange(len(x)) % 10
+    ref = torchattacks.PGDL2(model, eps=0.5, alpha=0.1, steps=steps, random_start=False)(x, y)
+    ours = pgd(ce_objective(model, y), x, eps=0.5, alpha=0.1, steps=steps, norm="l2",
+               random_start=False)
+    assert (ours - x).abs().max() > 1e-3
+    torch.testing.assert_close(ours, ref, atol=TOL, rtol=0)
+
+
+def test_fgsm_equals_torchattacks(torchattacks):
+    model, x = small_net(2), images(seed=4)
+    y = torch.arange(len(x)) % 10
+    ref = torchattacks.FGSM(model, eps=10 / 255)(x, y)
+    ours = fgsm(ce_objective(model, y), x, eps=10 / 255)
+    torch.testing.assert_close(ours, ref, atol=TOL, rtol=0)
+
+
+# -- every attack stays in its ball and in [0, 1] -----------------------------------------------
+
+def _norm(d: torch.Tensor, norm: str) -> torch.Tensor:
+    d = d.flatten(1)
+    return {"linf": d.abs().amax(1), "l2": d.norm(dim=1), "l1": d.abs().sum(1)}[norm]
+
+
+@pytest.mark.parametrize("norm,eps,alpha", [("linf", 10 / 255, 0.01), ("l2", 0.5, 0.2),
+                                            ("l1", 4.0, 1.5)])
+def test_pgd_stays_in_ball_and_box(norm, eps, alpha):
+    student, teacher = small_net(3), small_net(4)
+    x = images(8, seed=5)
+    x[0] = 0.0  # pixels on the box faces
+    x[1] = 1.0
+    with attacks.frozen(student, teacher):
+        x_adv = pgd(oracle_objective(student, teacher), x, eps=eps, alpha=alpha, steps=6,
+                    norm=norm, generator=gen())
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    assert (_norm(x_adv - x, norm) <= eps * (1 + 1e-5)).all()
+    obj = oracle_objective(student, teacher)
+    assert (obj(x_adv) > obj(x)).float().mean() >= 0.75  # it ascends the objective
+
+
+def test_l1_pgd_steps_are_sparse():
+    student, teacher = small_net(3), small_net(4)
+    x = images(4, seed=6, lo=0.2, hi=0.8)
+    x_adv = pgd(oracle_objective(student, teacher), x, eps=50.0, alpha=0.5, steps=1,
+                norm="l1", random_start=False, l1_sparsity=0.95)
+    moved = ((x_adv - x).abs() > 0).flatten(1).sum(1)
+    k = int(np.ceil(0.05 * x[0].numel()))
+    assert (moved <= k).all() and (moved > 0).all()
+    torch.testing.assert_close(_norm(x_adv - x, "l1"), torch.full((4,), 0.5), atol=1e-5, rtol=0)
+
+
+def test_fgsm_cw_transfer_stay_in_ball_and_box():
+    student, teacher, surrogate = small_net(3), small_net(4), small_net(5)
+    x = images(8, seed=7)
+    with attacks.frozen(student, teacher):
+        xf = fgsm(oracle_objective(student, teacher), x, eps=0.05)
+        xc = cw_l2(student, x, lambda z: teacher(z).argmax(1), c=10.0, steps=30, lr=0.05,
+                   max_l2=0.3)
+    xt = transfer_attack(surrogate, teacher, x, eps=0.05, alpha=0.02, steps=3, generator=gen())
+    for x_adv, norm, eps in ((xf, "linf", 0.05), (xc, "l2", 0.3), (xt, "linf", 0.05)):
+        assert x_adv.min() >= 0 and x_adv.max() <= 1
+        assert (_norm(x_adv - x, norm) <= eps * (1 + 1e-5)).all()
+
+
+# -- ℓ1 projection ------------------------------------------------------------------------------
+
+def _project_l1_reference(v: np.ndarray, eps: float, x: np.ndarray) -> np.ndarray:
+    """Brute force: the QP min ½‖δ − v‖² s.t. ‖δ‖₁ ≤ ε, −x ≤ δ ≤ 1 − x, solved by SLSQP on the
+    split δ = p − q (p, q ≥ 0), a smooth problem."""
+    from scipy.optimize import minimize
+
+    d = len(v)
+
+    def f(z):
+        dd = z[:d] - z[d:]
+        return 0.5 * np.sum((dd - v) ** 2)
+
+    def grad(z):
+        r = z[:d] - z[d:] - v
+        return np.concatenate([r, -r])
+
+    bounds = [(0, 1 - xi) for xi in x] + [(0, xi) for xi in x]
+    cons = [{"type": "ineq", "fun": lambda z: eps - z.sum(), "jac": lambda z: -np.ones(2 * d)}]
+    best = None
+    for start in (np.zeros(2 * d), np.concatenate([np.clip(v, 0, None), np.clip(-v, 0, None)])):
+        start = np.clip(start, [b[0] for b in bounds], [b[1] for b in bounds])
+        res = minimize(f, start, jac=grad, bounds=bounds, constraints=cons, method="SLSQP",
+                       options={"ftol": 1e-15, "maxiter": 1000})
+        if best is None or res.fun < best.fun:
+            best = res
+    return best.x[:d] - best.x[d:]
+
+
+def test_project_l1_ball_matches_qp_solver():
+    pytest.importorskip("scipy")
+    rng = np.random.default_rng(0)
+    cases = 0
+    for d in (2, 3, 4, 6):
+        for _ in range(12):
+            v = rng.normal(scale=rng.choice([0.2, 1.0, 3.0]), size=d)
+            x = rng.uniform(0, 1, size=d)
+            x[rng.uniform(size=d) < 0.2] = rng.choice([0.0, 1.0])  # some pixels on the faces
+            eps = float(rng.choice([0.05, 0.5, 2.0, 10.0]))
+            ref = _project_l1_reference(v, eps, x)
+            ours = project_l1_ball(torch.tensor(v[None]), eps, torch.tensor(x[None]))[0].numpy()
+            np.testing.assert_allclose(ours, ref, atol=1e-6)
+            cases += 1
+    assert cases == 48
+
+
+def test_project_l1_ball_grid_oracle_2d():
+    """In 2-D, the nearest point of a fine grid of the feasible set is within a grid step."""
+    rng = np.random.default_rng(1)
+    step = 2e-3
+    for _ in range(6):
+        x = rng.uniform(0, 1, size=2)
+        v = rng.normal(scale=1.0, size=2)
+        eps = float(rng.uniform(0.1, 1.0))
+        g0 = np.arange(-x[0], 1 - x[0] + step / 2, step)
+        g1 = np.arange(-x[1], 1 - x[1] + step / 2, step)
+        a, b = np.meshgrid(g0, g1, indexing="ij")
+        feasible = np.abs(a) + np.abs(b) <= eps
+        dist = np.where(feasible, (a - v[0]) ** 2 + (b - v[1]) ** 2, np.inf)
+        i = np.unravel_index(np.argmin(dist), dist.shape)
+        grid_best = np.array([a[i], b[i]])
+        ours = project_l1_ball(torch.tensor(v[None]), eps, torch.tensor(x[None]))[0].numpy()
+        assert np.abs(ours).sum() <= eps + 1e-9
+        assert np.sqrt(((ours - v) ** 2).sum()) <= np.sqrt(dist[i]) + 1e-12
+        assert np.abs(ours - grid_best).max() <= 3 * step
+
+
+def test_project_l1_ball_properties_high_dim():
+    g = gen(3)
+    x = torch.rand(5, 3, 8, 8, generator=g, dtype=torch.float64)
+    v = torch.randn(5, 3, 8, 8, generator=g, dtype=torch.float64)
+    for eps in (0.5, 5.0, 1e3):
+        p = project_l1_ball(v, eps, x)
+        assert (p.flatten(1).abs().sum(1) <= eps * (1 + 1e-12)).all()
+        assert ((x + p) >= -1e-12).all() and ((x + p) <= 1 + 1e-12).all()
+        torch.testing.assert_close(project_l1_ball(p, eps, x), p)  # idempotent
+        # variational inequality ⟨v − p, z − p⟩ ≤ 0 for feasible z
+        for _ in range(20):
+            z = project_l1_ball(torch.randn(v.shape, generator=g, dtype=torch.float64) * 0.3,
+                                eps, x)
+            assert ((v - p) * (z - p)).flatten(1).sum(1).max() <= 1e-9
+    # inside the set: unchanged
+    small = 1e-3 * torch.sign(v) * (torch.rand(v.shape, generator=g, dtype=torch.float64))
+    small = small.clamp(-x, 1 - x)
+    torch.testing.assert_close(project_l1_ball(small, 1e3, x), small)
+
+
+# -- CW -----------------------------------------------------------------------------------------
+
+def test_cw_l2_finds_the_minimal_perturbation_of_a_linear_classifier():
+    """For logits Wx + b the smallest ℓ2 change that flips class y → i is
+    margin / ‖w_y − w_i‖ (nearest class boundary); CW must reach it closely, never beat it."""
+    g = gen(11)
+    d, n = 48, 10
+    lin = nn.Linear(d, 3)
+    with torch.no_grad():
+        lin.weight.copy_(torch.randn(3, d, generator=g) * 0.3)
+        lin.bias.zero_()
+    model = nn.Sequential(nn.Flatten(), lin)
+    x = 0.4 + 0.2 * torch.rand(n, 3, 4, 4, generator=g)
+    with torch.no_grad():
+        logits = model(x)
+    y = logits.argmax(1)
+    w = lin.weight.detach()
+    dists = []
+    for i in range(n):
+        others = [k for k in range(3) if k != int(y[i])]
+        dists.append(min(float((logits[i, y[i]] - logits[i, k]) / (w[y[i]] - w[k]).norm())
+                         for k in others))
+    exact = torch.tensor(dists)
+    assert exact.max() < 0.2  # the boundary is reachable without touching the box
+    x_adv = cw_l2(model, x, lambda z: y, c=5.0, kappa=1e-3, steps=500, lr=0.002)
+    found = (x_adv - x).flatten(1).norm(dim=1)
+    assert (model(x_adv).argmax(1) != y).all()
+    assert (found >= exact * (1 - 1e-4)).all()
+    assert (found <= exact * 1.05 + 2e-3).all()
+    # a budget below the minimal distance leaves every image unchanged
+    x_none = cw_l2(model, x, lambda z: y, c=5.0, steps=100, lr=0.01,
+                   max_l2=0.5 * float(exact.min()))
+    torch.testing.assert_close(x_none, x)
+
+
+def test_cw_margin_hand_computed():
+    logits = torch.tensor([[3.0, 1.0, -2.0], [-1.0, -0.5, -3.0]])
+    labels = torch.tensor([0, 2])
+    torch.testing.assert_close(attacks.cw_margin(logits, labels), torch.tensor([2.0, 0.0]))
+    torch.testing.assert_close(attacks.cw_margin(logits, labels, kappa=1.0),
+                               torch.tensor([2.0, -1.0]))
+
+
+# -- objectives, robust accuracy, randomness ---------------------------------------------------
+
+def test_oracle_objective_values_and_zero_gradient_at_agreement():
+    s, t = small_net(3), small_net(4)
+    x = images(3, seed=8)
+    expect = (s(x) - t(x)).norm(dim=1)
+    torch.testing.assert_close(oracle_objective(s, t)(x), expect)
+    xa = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(oracle_objective(s, s)(xa).sum(), xa)
+    assert torch.isfinite(grad).all() and grad.abs().max() == 0
+
+
+def test_robust_accuracy_of_student_equal_to_teacher_is_one():
+    teacher = small_net(4)
+    student = copy.deepcopy(teacher)
+    x = images(20, seed=9)
+    for norm, eps, alpha in (("linf", 10 / 255, 0.01), ("l2", 0.5, 0.1), ("l1", 5.0, 1.0)):
+        mu, var = robust_accuracy(student, teacher, x, eps=eps, alpha=alpha, steps=3, norm=norm,
+                                  repeats=3, generator=gen())
+        assert mu == 1.0 and var == 0.0
+
+
+def test_robust_accuracy_drops_under_attack_and_reports_variance():
+    teacher, student = small_net(4), small_net(4)
+    with torch.no_grad():  # a student close to the teacher: agrees on clean data, not under attack
+        for p in student.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=gen(5)))
+    x = images(60, seed=10)
+    clean, _ = robust_accuracy(student, teacher, x, eps=0.0, alpha=0.01, steps=0, repeats=1,
+                               random_start=False)
+    mu, var = robust_accuracy(student, teacher, x, eps=0.1, alpha=0.025, steps=10, repeats=4,
+                              generator=gen(), subsample=30)
+    assert clean > 0.7 and mu < clean - 0.05
+    assert var > 0  # random subsets and random starts differ between the repeats
+    # μ is the mean of the per-repeat accuracies: recompute by hand with the same generator
+    g, accs = gen(), []
+    with attacks.frozen(student, teacher):
+        for _ in range(4):
+            idx = torch.randperm(60, generator=g)[:30]
+            xa = pgd(oracle_objective(student, teacher), x[idx], eps=0.1, alpha=0.025, steps=10,
+                     generator=g)
+            accs.append(float(attacks.agreement(student, teacher, xa).double().mean()))
+    assert mu == pytest.approx(np.mean(accs), abs=1e-12)
+    assert var == pytest.approx(np.var(accs, ddof=1), abs=1e-12)
+
+
+def test_robust_accuracy_restores_model_state():
+    teacher, student = small_net(4), small_net(5)
+    student.train()
+    flags = [p.requires_grad for p in student.parameters()]
+    robust_accuracy(student, teacher, images(4), eps=0.03, alpha=0.01, steps=1, generator=gen())
+    assert student.training and [p.requires_grad for p in student.parameters()] == flags
+
+
+def test_randomness_only_from_the_generator():
+    s, t = small_net(3), small_net(4)
+    x = images(4)
+    state = torch.get_rng_state()
+    a = pgd(oracle_objective(s, t), x, eps=0.03, alpha=0.01, steps=2, generator=gen(7))
+    b = pgd(oracle_objective(s, t), x, eps=0.03, alpha=0.01, steps=2, generator=gen(7))
+    c = pgd(oracle_objective(s, t), x, eps=0.03, alpha=0.01, steps=2, generator=gen(8))
+    assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    with pytest.raises(ValueError, match="Generator"):
+        pgd(oracle_objective(s, t), x, eps=0.03, alpha=0.01, steps=1)
+
+
+def test_transfer_attack_evaluated_on_the_target():
+    teacher = small_net(4)
+    x = images(30, seed=12)
+    # attacking the target itself as "surrogate" is the white-box attack: same examples
+    target = small_net(6)
+    white = pgd(oracle_objective(target, teacher), x, eps=0.1, alpha=0.02, steps=5,
+                generator=gen(2))
+    trans = transfer_attack(target, teacher, x, eps=0.1, alpha=0.02, steps=5, generator=gen(2))
+    torch.testing.assert_close(white, trans)
+    mu, _ = robust_accuracy_of(target, teacher, x, lambda xb, g: transfer_attack(
+        small_net(7), teacher, xb, eps=0.1, alpha=0.02, steps=5, generator=g), generator=gen())
+    assert 0.0 <= mu <= 1.0
+
+
+def test_bad_inputs_fail_fast():
+    s, t = small_net(3), small_net(4)
+    obj = oracle_objective(s, t)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pgd(obj, images() * 2, eps=0.1, alpha=0.01, steps=1, random_start=False)
+    with pytest.raises(ValueError, match="norm"):
+        pgd(obj, images(), eps=0.1, alpha=0.01, steps=1, norm="l3", random_start=False)
+    with pytest.raises(ValueError, match="one loss per sample"):
+        pgd(lambda z: obj(z).sum(), images(), eps=0.1, alpha=0.01, steps=1, random_start=False)
+    with pytest.raises(ValueError, match="eps"):
+        fgsm(obj, images(), eps=-1.0)
+    with pytest.raises(ValueError, match="repeats"):
+        robust_accuracy(s, t, images(), eps=0.1, alpha=0.01, steps=1, repeats=0, generator=gen())
+
+
+# -- chapter 5's attack suite -----------------------------------------------------------------
+
+def test_attack_suite_of_a_student_equal_to_the_teacher_is_all_ones():
+    from tsrobust import adversarial
+    from tsrobust.params import resolve
+
+    cfg = resolve(adversarial.CH05_SETTINGS, profile="smoke", seed=0, n_eval=6, repeats=2,
+                  eval_steps=2, cw_steps=3)
+    teacher = small_net(4)
+    table = adversarial.attack_suite(copy.deepcopy(teacher), teacher, small_net(5), images(10),
+                                     cfg, gen())
+    assert list(table) == list(adversarial.ATTACKS)
+    assert all(v == (1.0, 0.0) for v in table.values()), table
+
+
+def test_chapter5_settings_cross_checks():
+    from tsrobust import adversarial
+    from tsrobust.params import resolve
+
+    for bad in (dict(n_student=3000), dict(checkpoints=[1, 5]), dict(n_eval=5000)):
+        cfg = resolve(adversarial.CH05_SETTINGS, profile="smoke", seed=0, **bad)
+        with pytest.raises(ValueError):
+            adversarial.check_settings(cfg)
+
+
+def test_chapter5_runs_end_to_end_at_toy_size(tmp_path, monkeypatch):
+    """run_table1, run_augmentation and run_deep on 64 random images: shapes and invariants."""
+    from tsrobust import adversarial
+    from tsrobust.data import CIFAR10
+    from tsrobust.models import PRUNED_WIDTHS, ConvNet
+    from tsrobust.params import resolve
+
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
+    g = gen(0)
+    data = CIFAR10(torch.rand(64, 3, 32, 32, generator=g), torch.arange(64) % 10,
+                   torch.rand(40, 3, 32, 32, generator=g), torch.arange(40) % 10, "random images")
+    cfg = resolve(adversarial.CH05_SETTINGS, profile="smoke", seed=0, n_train=64, n_test=40,
+                  n_student=32, epochs=2, checkpoints=[1, 2], batch_size=16, at_steps=1,
+                  n_eval=8, repeats=2, eval_steps=1, cw_steps=1, n_spec=4, n_pca=8,
+                  deep_n_train=32, deep_teacher_epochs=1)
+    teacher = ConvNet(PRUNED_WIDTHS, generator=gen(1)).eval()
+    values, arrays = adversarial.run_table1(cfg, data, teacher, progress=False)
+    assert values["columns"] == ["AT (1)", "AT (2)", "ST (2)"]
+    for col in values["columns"]:
+        for attack in adversarial.ATTACKS:
+            mu, var = values["table"][col][attack]
+            assert 0 <= mu <= 1 and var >= 0
+        assert len(values["spec"][col]["mbnc"]) == 4
+        assert arrays[f"{col}__eps_in"].shape == (PRUNED_WIDTHS[0],)
+        assert (np.diff(arrays[f"{col}__sorted_bnc_0"]) <= 0).all()
+    assert "| ℓ∞ PGD |" in adversarial.table1_markdown(values)
+    assert all(r.verdict in ("reproduced", "direction holds", "differs")
+               for r in adversarial.table1_rows(values) + adversarial.claim_rows(values))
+    aug, _ = adversarial.run_augmentation(cfg, data, teacher, progress=False)
+    assert aug["columns"] == ["AT + aug (2)", "ST + aug (2)"]
+    deep, deep_arrays = adversarial.run_deep(cfg, data, progress=False)
+    assert deep["teacher_widths"] == [45, 32, 32, 20, 64]
+    assert len(deep["spec"]["AT deep (2)"]["mbnc"]) == 5
+    assert "AT deep (2)__sorted_bnc_4" in deep_arrays
+    rows = adversarial.claim_rows(values, aug, deep)
+    assert any("deeper" in r.quantity for r in rows)

@@ -1,0 +1,193 @@
+"""Tests of the per-layer specialization metrics and ε_in/ε_out (source A §5.2–5.3)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tsrobust.specialization import (
+    eps_curves,
+    eps_in_out,
+    input_patches,
+    layer_nc,
+    normalized_correlation,
+    patch_pca,
+    rho_eps_pearson,
+    sorted_bnc,
+    specialization_ratio,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster and immune to a busy machine's contention."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def convnet(widths, seed):
+    from tsrobust.models import ConvNet
+
+    return ConvNet(widths, generator=gen(seed)).eval()
+
+
+# -- NC per layer ----------------------------------------------------------------------------
+
+def test_layer_nc_equals_normalized_correlation_on_all_maps():
+    student, teacher = convnet((6, 5, 4, 3), 1), convnet((5, 4, 4, 2), 2)
+    x = torch.rand(13, 3, 32, 32, generator=gen(3))
+    ours = layer_nc(student, teacher, x, batch_size=4)  # 4 + 4 + 4 + 1 images
+    s_maps, t_maps = student.activations(x), teacher.activations(x)
+    assert len(ours) == 4
+    for nc, s, t in zip(ours, s_maps, t_maps):
+        assert nc.shape == (s.shape[1], t.shape[1])
+        torch.testing.assert_close(nc, normalized_correlation(s.detach(), t.detach()),
+                                   atol=1e-5, rtol=0)
+
+
+def test_layer_nc_of_a_net_with_itself_has_unit_diagonal():
+    net = convnet((4, 4, 3, 3), 5)
+    x = torch.rand(6, 3, 32, 32, generator=gen(6))
+    for nc, maps in zip(layer_nc(net, net, x), net.activations(x)):
+        alive = maps.detach().transpose(0, 1).flatten(1).var(1) > 1e-6
+        torch.testing.assert_close(nc.diagonal()[alive], torch.ones(int(alive.sum())),
+                                   atol=1e-5, rtol=0)
+
+
+def test_layer_nc_rejects_nets_of_different_depth():
+    with pytest.raises(ValueError, match="same depth"):
+        layer_nc(convnet((3, 3, 3, 3, 3), 1), convnet((3, 3, 3, 3), 2),
+                 torch.rand(2, 3, 32, 32, generator=gen()))
+
+
+def test_sorted_bnc_and_specialization_ratio_hand_computed():
+    nc = torch.tensor([[0.95, 0.10, 0.30],   # student 0 → teacher 0, specialized
+                       [0.20, 0.85, 0.10],   # student 1: best 0.85, neither
+                       [0.10, 0.50, 0.70],   # student 2: best 0.70, unspecialized
+                       [0.05, 0.92, 0.60]])  # student 3 → teacher 1, specialized
+    torch.testing.assert_close(sorted_bnc(nc), torch.tensor([0.95, 0.92, 0.70]))
+    assert specialization_ratio(nc) == pytest.approx(1 / 2)
+    # teacher nodes: BNC 0.95, 0.92 (specialized), 0.70 (unspecialized)
+    assert specialization_ratio(nc, over="teacher") == pytest.approx(1 / 2)
+    assert specialization_ratio(nc, low=0.9, high=0.96) == math.inf
+    assert math.isnan(specialization_ratio(torch.full((2, 2), 0.85)))
+    with pytest.raises(ValueError):
+        specialization_ratio(nc, low=0.9, high=0.8)
+
+
+# -- patches and PCA -------------------------------------------------------------------------
+
+def test_input_patches_reproduce_the_first_conv_layer():
+    x = torch.rand(3, 3, 10, 9, generator=gen(1))
+    w = torch.randn(5, 3, 3, 3, generator=gen(2))
+    patches = input_patches(x)
+    assert patches.shape == (3 * 8 * 7, 27)
+    conv = F.conv2d(x, w)  # [3, 5, 8, 7]
+    torch.testing.assert_close(patches @ w.flatten(1).T,
+                               conv.permute(0, 2, 3, 1).reshape(-1, 5), atol=1e-5, rtol=0)
+
+
+def test_patch_pca_recovers_a_planted_low_rank_structure():
+    """Images that are affine ramps per channel (x[c,i,j] = a_c + b_c i + d_c j) have 3×3 patches in
+    a 9-dim subspace; with small noise σ, PCA finds 9 large eigenvalues, the rest ≈ σ², and its
+    top-9 eigenvectors span the planted subspace."""
+    g = gen(4)
+    n, side, sigma = 200, 12, 0.01
+    i = torch.arange(side, dtype=torch.float64)
+    scale = torch.tensor([1.0, 0.1, 0.1], dtype=torch.float64)  # offset, row and column slopes
+    coef = torch.randn(n, 3, 3, generator=g, dtype=torch.float64) * scale
+    x = (coef[..., 0, None, None] + coef[..., 1, None, None] * i[:, None]
+         + coef[..., 2, None, None] * i[None, :])
+    x = x + sigma * torch.randn(x.shape, generator=g, dtype=torch.float64)
+    vals, vecs = patch_pca(x, batch_size=64)
+    assert vals.shape == (27,) and vecs.shape == (27, 27)
+    assert (vals[:-1] >= vals[1:]).all()
+    assert vals[8] > 100 * sigma ** 2 and vals[9:].max() < 2 * sigma ** 2
+    # planted basis: per channel, the constant, row-ramp and column-ramp patches
+    r = torch.arange(3, dtype=torch.float64)
+    basis = []
+    for c in range(3):
+        for pattern in (torch.ones(3, 3, dtype=torch.float64), r[:, None].expand(3, 3),
+                        r[None, :].expand(3, 3)):
+            v = torch.zeros(3, 3, 3, dtype=torch.float64)
+            v[c] = pattern
+            basis.append(v.flatten())
+    planted, _ = torch.linalg.qr(torch.stack(basis, 1))
+    u = vecs[:, :9]
+    residual = planted - u @ (u.T @ planted)
+    assert residual.norm() < 1e-2
+    # independent check of the spectrum: numpy's covariance of the explicit patch matrix
+    p = input_patches(x).numpy()
+    ref = np.sort(np.linalg.eigvalsh(np.cov(p.T, bias=True)))[::-1]
+    np.testing.assert_allclose(vals.numpy(), ref, rtol=1e-6, atol=1e-12)
+    vals_unc, _ = patch_pca(x, center=False)
+    ref_unc = np.sort(np.linalg.eigvalsh(p.T @ p / len(p)))[::-1]
+    np.testing.assert_allclose(vals_unc.numpy(), ref_unc, rtol=1e-6, atol=1e-12)
+
+
+# -- ε_in / ε_out ----------------------------------------------------------------------------
+
+def test_eps_in_out_identity_and_hand_case():
+    g = gen(7)
+    ws = torch.randn(6, 3, 3, 3, generator=g)
+    wt = torch.randn(4, 3, 3, 3, generator=g)
+    q, _ = torch.linalg.qr(torch.randn(27, 27, generator=g, dtype=torch.float64))
+    u = q[:, :17]
+    e_in, e_out = eps_in_out(ws, wt, u)
+    assert e_in.shape == e_out.shape == (6, 4)
+    dw = (ws.flatten(1) / ws.flatten(1).norm(dim=1, keepdim=True)).double()[:, None] - \
+         (wt.flatten(1) / wt.flatten(1).norm(dim=1, keepdim=True)).double()[None]
+    torch.testing.assert_close(e_in ** 2 + e_out ** 2, dw.pow(2).sum(-1))
+    # hand case: U = the first two coordinates of R³
+    u2 = torch.eye(3, dtype=torch.float64)[:, :2]
+    e_in, e_out = eps_in_out(torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([[3.0, 0.0, 0.0]]), u2)
+    # Δw = (0,0,1) − (1,0,0): in-plane part (−1, 0), out-of-plane part 1
+    torch.testing.assert_close(e_in, torch.tensor([[1.0]], dtype=torch.float64))
+    torch.testing.assert_close(e_out, torch.tensor([[1.0]], dtype=torch.float64))
+    # a student filter that is a positive multiple of a teacher filter: both zero
+    e_in, e_out = eps_in_out(2.5 * wt[:1], wt[:1], u)
+    assert float(e_in) < 1e-6 and float(e_out) < 1e-6
+
+
+def test_eps_in_out_rejects_bad_bases():
+    w = torch.randn(2, 27, generator=gen())
+    with pytest.raises(ValueError, match="orthonormal"):
+        eps_in_out(w, w, 2 * torch.eye(27)[:, :5])
+    with pytest.raises(ValueError, match="basis"):
+        eps_in_out(w, w, torch.eye(26)[:, :5])
+    with pytest.raises(ValueError, match="all-zero"):
+        eps_in_out(torch.zeros(1, 27), w, torch.eye(27)[:, :5])
+
+
+def test_eps_curves_pick_each_teacher_nodes_best_student():
+    nc = torch.tensor([[0.9, 0.1, 0.2],
+                       [0.3, 0.8, 0.95]])
+    e_in = torch.tensor([[0.1, 0.7, 0.6],
+                         [0.5, 0.3, 0.2]])
+    e_out = torch.tensor([[1.1, 1.7, 1.6],
+                          [1.5, 1.3, 1.2]])
+    cin, cout = eps_curves(e_in, e_out, nc)
+    # best students: teacher 0 → student 0, teacher 1 → student 1, teacher 2 → student 1
+    torch.testing.assert_close(cin, torch.tensor([0.1, 0.2, 0.3]))
+    torch.testing.assert_close(cout, torch.tensor([1.1, 1.2, 1.3]))
+
+
+def test_rho_eps_pearson_matches_numpy():
+    g = gen(9)
+    nc = torch.rand(7, 5, generator=g)
+    e = -2 * nc + 0.3 * torch.rand(7, 5, generator=g)
+    ref = np.corrcoef(nc.flatten().numpy(), e.flatten().numpy())[0, 1]
+    assert rho_eps_pearson(nc, e) == pytest.approx(ref, abs=1e-6)
+    assert rho_eps_pearson(nc, e) < -0.8
+    with pytest.raises(ValueError, match="constant"):
+        rho_eps_pearson(nc, torch.ones(7, 5))

@@ -1,0 +1,418 @@
+"""Adversarial attacks in the teacher-student setting (source A §4.2, Eq. 3, and §5.4).
+
+An *oracle-adversarial* example maximizes a loss between the student f and the teacher f* at the
+perturbed point itself (Eq. 3): ``x′ = argmax_{x′ ∈ B(x, ε)} L[f(x′), f*(x′)]``, so the attack
+back-propagates through both networks. No attack library accepts such a teacher-evaluated loss,
+so the attacks here take an *objective*: a closure ``objective(x) -> [B]`` (one loss per sample)
+that they maximize. :func:`oracle_objective` (ℓ2 distance between the two nets' logits, §5.4) and
+:func:`ce_objective` (cross-entropy to fixed labels, the conventional data-adversarial loss, Eq. 4)
+build the two common ones.
+
+- :func:`pgd`: projected gradient ascent in an ℓ∞, ℓ2 or ℓ1 ball (Madry et al.), with a uniform
+  random start; the ℓ1 version takes sparse steps (the largest ``1 − l1_sparsity`` fraction of
+  gradient coordinates, as in Tramèr & Boneh's SLIDE) and projects exactly onto the ℓ1 ball
+  intersected with the image box (:func:`project_l1_ball`).
+- :func:`fgsm`: one signed-gradient step of size ε (Goodfellow et al.).
+- :func:`cw_l2`: the Carlini-Wagner ℓ2 margin attack (tanh box, Adam), made oracle-aware: the
+  label the student must keep is the teacher's label *at the perturbed point*.
+- :func:`transfer_attack`: black box: PGD against an independently trained surrogate student; the
+  examples are then shown to the target student.
+- :func:`robust_accuracy`: §5.4's robust accuracy — the fraction of adversarial examples on which
+  the student's argmax agrees with the teacher's — over repeated evaluations → (μ, σ²).
+
+Every attack differentiates with ``torch.autograd.grad`` with respect to the input only, returns
+images in [0, 1] inside the ε-ball, and draws randomness only from the ``torch.Generator`` it is
+given (the global RNG is never used or reseeded). The inner loops never read a value back to the
+host, so they queue asynchronously on a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+NORMS = ("linf", "l2", "l1")
+"""Balls :func:`pgd` projects onto."""
+DIVISION_EPS = 1e-10
+"""Added to a gradient's ℓ2 norm before dividing by it (the same guard as torchattacks' PGDL2)."""
+L1_SPARSITY = 0.99
+"""ℓ1 PGD moves only the coordinates whose |gradient| is in the top 1 % (Tramèr & Boneh 2019:
+the 99th percentile); the step is spread evenly over them (ℓ1 norm of the step = α)."""
+LOGIT_DIST_FLOOR = 1e-12
+"""The squared logit distance is floored here before its square root, so that its gradient is 0
+(not NaN) where student and teacher agree exactly."""
+CW_C = 1.0
+"""CW: weight of the margin term against the squared ℓ2 size of the perturbation."""
+CW_KAPPA = 0.0
+"""CW: confidence κ; the margin term stops pushing once the wrong class leads by κ."""
+CW_STEPS = 50
+"""CW: Adam steps (no binary search over c; the source gives no CW settings)."""
+CW_LR = 0.01
+"""CW: Adam learning rate in tanh space."""
+EVAL_BATCH = 500
+"""Images attacked at once in :func:`robust_accuracy` and friends."""
+ATANH_CLAMP = 1 - 1e-6
+"""CW: pixels are mapped to tanh space via atanh(clamp(2x − 1, ±ATANH_CLAMP)) so that black or
+white pixels get a finite pre-image."""
+
+Objective = Callable[[torch.Tensor], torch.Tensor]
+
+
+# -- objectives ------------------------------------------------------------------------------
+
+def oracle_objective(student, teacher) -> Objective:
+    """Per-sample ℓ2 distance between student and teacher logits, ``‖f(x) − f*(x)‖₂`` (§5.4).
+
+    Maximizing it gives the oracle-adversarial examples of Eq. 3 (the gradient flows through both
+    networks). Put both models in eval mode first (see :func:`frozen`).
+    """
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        diff = student(x).float() - teacher(x).float()
+        return diff.pow(2).sum(1).clamp_min(LOGIT_DIST_FLOOR).sqrt()
+
+    return objective
+
+
+def ce_objective(model, y: torch.Tensor) -> Objective:
+    """Per-sample cross-entropy of ``model``'s logits to fixed labels ``y`` (Eq. 4: the
+    conventional, data-adversarial loss)."""
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x).float(), y, reduction="none")
+
+    return objective
+
+
+@contextlib.contextmanager
+def frozen(*models):
+    """Eval mode and ``requires_grad=False`` for ``models`` inside the block; restored after.
+
+    Attacks only need gradients with respect to the input: freezing the parameters spares autograd
+    the bookkeeping for weight gradients.
+    """
+    saved = [(m.training, [p.requires_grad for p in m.parameters()]) for m in models]
+    for m in models:
+        m.eval().requires_grad_(False)
+    try:
+        yield models
+    finally:
+        for m, (mode, flags) in zip(models, saved):
+            m.train(mode)
+            for p, f in zip(m.parameters(), flags):
+                p.requires_grad_(f)
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def _check_images(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """Fail fast on non-images. The [0, 1] range is checked on the CPU only: on an accelerator
+    reading the range back would stall the queue once per attack (i.e. per training batch)."""
+    if not torch.is_tensor(x) or not x.is_floating_point() or x.ndim < 2:
+        raise ValueError(f"{name} must be a float tensor [B, ...] of images in [0, 1]")
+    if x.device.type != "cpu" or x.numel() == 0:
+        return x.detach()
+    lo, hi = torch.aminmax(x.detach())
+    if float(lo) < 0 or float(hi) > 1:
+        raise ValueError(
+            f"{name} must lie in [0, 1] (got values in [{float(lo):.3g}, {float(hi):.3g}]); "
+            f"attack un-normalized images and put any normalization inside the model"
+        )
+    return x.detach()
+
+
+def _check_budget(eps, alpha=None, steps=None):
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps >= 0:
+        raise ValueError(f"eps must be a number ≥ 0, got {eps!r}")
+    if alpha is not None and (not isinstance(alpha, (int, float)) or not alpha > 0):
+        raise ValueError(f"alpha (the step size) must be a number > 0, got {alpha!r}")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 0):
+        raise ValueError(f"steps must be an int ≥ 0, got {steps!r}")
+
+
+def _per_sample(loss: torch.Tensor, batch: int) -> torch.Tensor:
+    if loss.shape != (batch,):
+        raise ValueError(
+            f"the objective must return one loss per sample, shape ({batch},); got "
+            f"{tuple(loss.shape)} (use reduction='none')"
+        )
+    return loss
+
+
+def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample vector ``[B]`` shaped to broadcast against ``like`` ``[B, ...]``."""
+    return v.view(-1, *([1] * (like.ndim - 1)))
+
+
+def _input_grad(objective: Objective, x_adv: torch.Tensor, amp_dtype) -> torch.Tensor:
+    """Gradient of ``objective(x).sum()`` with respect to the input only (fp32, like ``x_adv``)."""
+    x_adv = x_adv.detach().requires_grad_(True)
+    with torch.autocast(x_adv.device.type, dtype=amp_dtype or torch.bfloat16,
+                        enabled=amp_dtype is not None):
+        loss = _per_sample(objective(x_adv), len(x_adv))
+    (grad,) = torch.autograd.grad(loss.float().sum(), x_adv)
+    return grad
+
+
+# -- ℓ1 projection ---------------------------------------------------------------------------
+
+def project_l1_ball(delta: torch.Tensor, eps: float, x: torch.Tensor) -> torch.Tensor:
+    """Exact Euclidean projection of each ``delta[i]`` onto ``{‖δ‖₁ ≤ ε} ∩ {x[i] + δ ∈ [0, 1]}``.
+
+    The box ``−x ≤ δ ≤ 1 − x`` contains 0, so the projection is, coordinate-wise,
+    ``δ_j(λ) = clip(sign(v_j) · max(|v_j| − λ, 0), −x_j, 1 − x_j)`` for the smallest ``λ ≥ 0`` with
+    ``‖δ(λ)‖₁ ≤ ε`` (KKT conditions of the separable problem). ``‖δ(λ)‖₁ = Σ_j clamp(|v_j| − λ,
+    0, c_j)``, with ``c_j`` the room in the direction of ``v_j``, is piecewise linear and
+    non-increasing in λ; sorting its breakpoints gives λ exactly (no iteration). Computed in
+    float64; returns ``delta``'s dtype and shape.
+    """
+    _check_budget(eps)
+    if delta.shape != x.shape:
+        raise ValueError(f"delta {tuple(delta.shape)} and x {tuple(x.shape)} must have one shape")
+    shape, dtype = delta.shape, delta.dtype
+    v = delta.detach().reshape(len(delta), -1).to(torch.float64)
+    xf = x.detach().reshape(len(x), -1).to(torch.float64)
+    a = v.abs()
+    room = torch.where(v >= 0, 1 - xf, xf).clamp_min(0)  # c_j: how far δ_j may go along sign(v_j)
+    mag0 = torch.minimum(a, room)  # |δ_j(0)|
+    norm0 = mag0.sum(1)
+    # Breakpoints of g(λ) = Σ clamp(a_j − λ, 0, c_j): slope −1 starts at max(a_j − c_j, 0) and ends
+    # at a_j (coordinates with c_j = 0 or a_j = 0 open and close at the same λ: no effect).
+    starts = (a - room).clamp_min(0)
+    knots = torch.cat([starts, a], 1)
+    slope_change = torch.cat([-torch.ones_like(a), torch.ones_like(a)], 1)
+    knots, order = knots.sort(1)
+    slope_change = slope_change.gather(1, order)
+    slope = slope_change.cumsum(1)  # slope of g just right of each knot
+    widths = torch.diff(knots, dim=1, prepend=torch.zeros_like(knots[:, :1]))
+    # g at each knot: g(0) + Σ slope_{k-1} · (knot_k − knot_{k-1}); slope 0 left of the first
+    prev_slope = torch.cat([torch.zeros_like(slope[:, :1]), slope[:, :-1]], 1)
+    g_at = norm0[:, None] + (prev_slope * widths).cumsum(1)
+    # λ*: on the segment [knot_k, knot_{k+1}] where g crosses ε: the last knot with g ≥ ε.
+    above = g_at >= eps
+    k = (above.long().cumsum(1).argmax(1, keepdim=True))  # index of the last knot with g ≥ ε
+    g_k = g_at.gather(1, k)
+    s_k = slope.gather(1, k)
+    lam = knots.gather(1, k) + (g_k - eps) / (-s_k).clamp_min(1)
+    lam = torch.where((norm0 > eps)[:, None], lam, torch.zeros_like(lam))
+    mag = (a - lam).clamp_min(0)
+    mag = torch.minimum(mag, room)
+    out = torch.sign(v) * mag
+    return out.reshape(shape).to(dtype)
+
+
+# -- attacks ---------------------------------------------------------------------------------
+
+def _random_start(x: torch.Tensor, eps: float, norm: str, generator) -> torch.Tensor:
+    """A random point of the ε-ball around ``x``, clipped to [0, 1] (ℓ1: projected exactly)."""
+    if generator is None:
+        raise ValueError(
+            "random_start=True needs a torch.Generator (generator=...) on x's device; the attacks "
+            "never draw from the global random state"
+        )
+    if norm == "linf":
+        u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return (x + (2 * u - 1) * eps).clamp(0, 1)
+    d = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    r = torch.rand((len(x),), generator=generator, device=x.device, dtype=x.dtype)
+    if norm == "l2":  # a Gaussian direction scaled to a uniform radius, as torchattacks' PGDL2
+        n = d.flatten(1).norm(dim=1).clamp_min(DIVISION_EPS)
+        return (x + d * _view(r * eps / n, x)).clamp(0, 1)
+    # ℓ1: a Laplace direction (uniform on the ℓ1 sphere) at a uniform radius, projected.
+    lap = torch.sign(d) * torch.log1p(-torch.rand(x.shape, generator=generator, device=x.device,
+                                                  dtype=x.dtype).clamp_max(1 - 1e-7)).neg()
+    n = lap.flatten(1).abs().sum(1).clamp_min(DIVISION_EPS)
+    delta = lap * _view(r * eps / n, x)
+    return x + project_l1_ball(delta, eps, x)
+
+
+def _l1_direction(grad: torch.Tensor, x_adv: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Sparse ℓ1 ascent direction: sign of the gradient on its top ``1 − sparsity`` coordinates
+    (ignoring coordinates stuck at a box face the gradient pushes into), ℓ1 norm 1."""
+    g = grad.flatten(1)
+    xa = x_adv.flatten(1)
+    stuck = ((xa <= 0) & (g < 0)) | ((xa >= 1) & (g > 0))
+    g = g.masked_fill(stuck, 0)
+    k = max(1, int(math.ceil((1 - sparsity) * g.shape[1])))
+    idx = g.abs().topk(k, dim=1).indices
+    step = torch.zeros_like(g).scatter_(1, idx, g.gather(1, idx).sign())
+    step = step / step.abs().sum(1, keepdim=True).clamp_min(1)
+    return step.view_as(grad)
+
+
+def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
+        norm: str = "linf", random_start: bool = True, generator: torch.Generator | None = None,
+        l1_sparsity: float = L1_SPARSITY, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Projected gradient ascent on ``objective`` (per-sample loss ``[B]``) in the ``norm`` ε-ball.
+
+    Madry et al. (2017), as used for Eq. 3 and Table 1 of source A:
+
+    - ``linf``: ``x ← Π(x + α sign ∇)``; ``l2``: ``x ← Π(x + α ∇/‖∇‖₂)``; ``l1``: ``x ← Π(x + α e)``
+      with ``e`` the sparse direction of :func:`_l1_direction` and Π the exact projection of
+      :func:`project_l1_ball`. Every iterate is clipped to [0, 1] and stays in the ball.
+    - ``random_start``: start from a random point of the ball drawn from ``generator`` (a
+      ``torch.Generator`` on ``x``'s device, required then).
+    - ``amp_dtype`` (e.g. ``torch.bfloat16`` on a GPU): run the objective under autocast; the
+      perturbation and its updates stay in ``x``'s dtype.
+
+    Without random start, the ℓ∞ and ℓ2 iterates equal torchattacks' ``PGD`` / ``PGDL2`` with a
+    cross-entropy objective (tested). Gradients are taken with ``torch.autograd.grad`` w.r.t. the
+    input only; put the models in eval mode (e.g. :func:`frozen`). Returns ``x′`` (detached).
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    _check_budget(eps, alpha, steps)
+    if not 0 <= l1_sparsity < 1:
+        raise ValueError(f"l1_sparsity must be in [0, 1), got {l1_sparsity!r}")
+    x = _check_images(x)
+    x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
+    for _ in range(steps):
+        grad = _input_grad(objective, x_adv, amp_dtype)
+        if norm == "linf":
+            x_adv = x_adv + alpha * grad.sign()
+            delta = (x_adv - x).clamp(-eps, eps)
+            x_adv = (x + delta).clamp(0, 1)
+        elif norm == "l2":
+            gn = grad.flatten(1).norm(dim=1) + DIVISION_EPS
+            x_adv = x_adv + alpha * grad / _view(gn, grad)
+            delta = x_adv - x
+            dn = delta.flatten(1).norm(dim=1)
+            factor = torch.where(dn > eps, eps / dn.clamp_min(DIVISION_EPS), torch.ones_like(dn))
+            x_adv = (x + delta * _view(factor, delta)).clamp(0, 1)
+        else:
+            x_adv = x_adv + alpha * _l1_direction(grad, x_adv, l1_sparsity)
+            x_adv = (x + project_l1_ball(x_adv - x, eps, x)).clamp(0, 1)
+    return x_adv.detach()
+
+
+def fgsm(objective: Objective, x: torch.Tensor, *, eps: float,
+         amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2014): ``clip(x + ε sign ∇objective, 0, 1)``."""
+    _check_budget(eps)
+    x = _check_images(x)
+    return (x + eps * _input_grad(objective, x, amp_dtype).sign()).clamp(0, 1).detach()
+
+
+def cw_margin(logits: torch.Tensor, labels: torch.Tensor, kappa: float = CW_KAPPA) -> torch.Tensor:
+    """Carlini-Wagner's untargeted margin ``max(Z_y − max_{i≠y} Z_i, −κ)`` per sample."""
+    true = logits.gather(1, labels[:, None]).squeeze(1)
+    other = logits.masked_fill(F.one_hot(labels, logits.shape[1]).bool(), float("-inf")).amax(1)
+    return (true - other).clamp_min(-kappa)
+
+
+def cw_l2(model, x: torch.Tensor, label_fn: Callable[[torch.Tensor], torch.Tensor], *,
+          c: float = CW_C, kappa: float = CW_KAPPA, steps: int = CW_STEPS, lr: float = CW_LR,
+          max_l2: float | None = None) -> torch.Tensor:
+    """Carlini-Wagner ℓ2 attack (2017) without binary search over ``c``.
+
+    Minimizes ``‖x′ − x‖₂² + c · margin(model(x′), label_fn(x′))`` over ``x′ = (tanh w + 1)/2``
+    (always in [0, 1]) with Adam, where the margin is :func:`cw_margin`. ``label_fn(x′)`` gives
+    the labels ``model`` must keep *at x′*: ``lambda z: teacher(z).argmax(1)`` is the oracle-aware
+    attack of the teacher-student setting (the label moves with the teacher), ``lambda z: y`` the
+    classic one. Returns, per sample, the successful ``x′`` (``model`` disagrees with
+    ``label_fn``) of smallest ℓ2 distance seen, restricted to ``‖x′ − x‖₂ ≤ max_l2`` when given,
+    or ``x`` itself where no step succeeded.
+    """
+    _check_budget(0.0, lr, steps)
+    if max_l2 is not None:
+        _check_budget(max_l2)
+    x = _check_images(x)
+    b = len(x)
+    w = torch.atanh((2 * x - 1).clamp(-ATANH_CLAMP, ATANH_CLAMP)).requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=lr)
+    best = x.clone()
+    best_l2 = torch.full((b,), float("inf"), device=x.device)
+    limit = float("inf") if max_l2 is None else max_l2 ** 2
+    for _ in range(steps):
+        x_adv = (torch.tanh(w) + 1) / 2
+        l2 = (x_adv - x).flatten(1).pow(2).sum(1)
+        logits = model(x_adv).float()
+        with torch.no_grad():
+            labels = label_fn(x_adv.detach())
+        cost = l2.sum() + c * cw_margin(logits, labels, kappa).sum()
+        (w.grad,) = torch.autograd.grad(cost, w)
+        opt.step()
+        with torch.no_grad():
+            better = (logits.argmax(1) != labels) & (l2 < best_l2) & (l2 <= limit)
+            best_l2 = torch.where(better, l2, best_l2)
+            best = torch.where(_view(better, x), x_adv, best)
+    return best.detach()
+
+
+def transfer_attack(surrogate, teacher, x: torch.Tensor, *, eps: float, alpha: float,
+                    steps: int, norm: str = "linf", random_start: bool = True,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Black-box transfer (§5.4): oracle-adversarial examples made against ``surrogate``.
+
+    The attacker cannot differentiate the target student; it attacks an independently trained
+    surrogate student (PGD on ``‖surrogate(x′) − teacher(x′)‖₂``), and the examples are then
+    evaluated on the target (see :func:`robust_accuracy_of`).
+    """
+    with frozen(surrogate, teacher):
+        return pgd(oracle_objective(surrogate, teacher), x, eps=eps, alpha=alpha, steps=steps,
+                   norm=norm, random_start=random_start, generator=generator)
+
+
+# -- robust accuracy (§5.4) ------------------------------------------------------------------
+
+@torch.no_grad()
+def agreement(student, teacher, x: torch.Tensor) -> torch.Tensor:
+    """Per sample: does the student's argmax equal the teacher's? (bool ``[B]``)."""
+    return student(x).argmax(1) == teacher(x).argmax(1)
+
+
+def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, repeats: int = 1,
+                       generator: torch.Generator | None = None, batch_size: int = EVAL_BATCH,
+                       subsample: int | None = None) -> tuple[float, float]:
+    """Robust accuracy of ``student`` w.r.t. ``teacher`` under any attack, repeated (§5.4).
+
+    ``make_adversarial(x_batch, generator) -> x′_batch`` is run batch by batch, with both models
+    in eval mode and frozen; the accuracy of one evaluation is the fraction of ``x′`` on which the
+    student's argmax agrees with the teacher's. ``repeats`` evaluations (fresh attack randomness
+    each; with ``subsample``, each on a fresh random subset of that many images of ``x``) give the
+    mean μ and the sample variance σ² (``ddof = 1``; 0 for one repeat), as fractions in [0, 1].
+    """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int ≥ 1, got {repeats!r}")
+    if subsample is not None and not 1 <= subsample <= len(x):
+        raise ValueError(f"subsample must be in 1..{len(x)} (the images given), got {subsample}")
+    if subsample is not None and generator is None:
+        raise ValueError("subsample needs a torch.Generator (generator=...)")
+    accs = []
+    with frozen(student, teacher):
+        for _ in range(repeats):
+            xs = x
+            if subsample is not None:
+                idx = torch.randperm(len(x), generator=generator, device=generator.device)
+                xs = x[idx[:subsample].to(x.device)]
+            hits = torch.zeros((), device=x.device)
+            for xb in xs.split(batch_size):
+                x_adv = make_adversarial(xb, generator)
+                hits += agreement(student, teacher, x_adv).sum()
+            accs.append(float(hits) / len(xs))
+    acc = torch.tensor(accs, dtype=torch.float64)
+    var = float(acc.var(unbiased=True)) if repeats > 1 else 0.0
+    return float(acc.mean()), var
+
+
+def robust_accuracy(student, teacher, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
+                    norm: str = "linf", repeats: int = 1, generator: torch.Generator | None = None,
+                    random_start: bool = True, batch_size: int = EVAL_BATCH,
+                    subsample: int | None = None,
+                    l1_sparsity: float = L1_SPARSITY) -> tuple[float, float]:
+    """§5.4 robust accuracy under ``norm`` PGD: (μ, σ²) over ``repeats`` evaluations.
+
+    Adversarial examples increase the ℓ2 distance between student and teacher logits
+    (:func:`oracle_objective`); the accuracy is the fraction on which the two argmaxes agree.
+    """
+
+    def make(xb, gen):
+        return pgd(oracle_objective(student, teacher), xb, eps=eps, alpha=alpha, steps=steps,
+                   norm=norm, random_start=random_start, generator=gen, l1_sparsity=l1_sparsity)
+
+    return robust_accuracy_of(student, teacher, x, make, repeats=repeats, generator=generator,
+                              batch_size=batch_size, subsample=subsample)
