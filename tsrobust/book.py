@@ -196,7 +196,7 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
         from tsrobust.browser_check import check_book
 
         start = time.perf_counter()
-        check_book(html, root / BUILD / "screenshots", pages=files)
+        check_book(html, root / BUILD / "screenshots", pages=files, whole_book=not chapters)
         seconds["(browser check)"] = time.perf_counter() - start
     print_table(seconds)
     return seconds
@@ -244,9 +244,11 @@ def main(argv=None) -> int:
 
             from tsrobust.browser_check import check_book
 
-            built_toc = book_root() / BUILD / "src" / "_toc.yml"  # the toc the book was built with
-            toc = yaml.safe_load(built_toc.read_text())
-            check_book(Path(args.html), Path(args.screenshots), pages=toc_files(toc))
+            root = book_root()
+            built = toc_files(yaml.safe_load((root / BUILD / "src" / "_toc.yml").read_text()))
+            full = toc_files(yaml.safe_load((root / "_toc.yml").read_text()))
+            check_book(Path(args.html), Path(args.screenshots), pages=built,
+                       whole_book=built == full)
     except (BuildError, AssertionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

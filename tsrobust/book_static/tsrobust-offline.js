@@ -8,7 +8,11 @@
     var assets = new URL("html-manager/", here).href;
     window.__jupyter_widgets_assets_path__ = assets;
     if (!window.require) {
-      window.require = {paths: {"@jupyter-widgets/html-manager/dist": assets.slice(0, -1)}};
+      var folder = assets.slice(0, -1);
+      // The widget manager and the widget modules it defines ("@jupyter-widgets/...") both
+      // resolve their assets next to their module URL: map both names to this folder.
+      window.require = {paths: {"@jupyter-widgets/html-manager/dist": folder,
+                                "@jupyter-widgets": folder}};
     }
   }
   // 2. ipywidgets typesets labels with the MathJax 2 API (MathJax.Hub.Queue); the book uses
