@@ -120,6 +120,7 @@ from tsrobust import adversarial as adv
 from tsrobust import results
 from tsrobust.data import load_cifar10
 from tsrobust.params import resolve
+from tsrobust import training as tr
 from tsrobust.training import oracle_teacher
 
 cfg = resolve(adv.CH05_SETTINGS, profile=profile, seed=seed, n_train=n_train,
@@ -156,8 +157,10 @@ teacher_res
 # the ST student at the end. This is the chapter's main computation.
 
 # %%
-t1 = results.record(CHAPTER, "table1", cfg, lambda: adv.run_table1(
-    cfg, data, teacher, device=device), dataset=data.description)
+# Recorded with the teacher's weight digest: a run made with another teacher is recomputed.
+teacher_id = {"teacher_digest": tr.model_digest(teacher)}
+t1 = tr.record_for(CHAPTER, "table1", cfg, lambda: adv.run_table1(
+    cfg, data, teacher, device=device), data=data, fingerprint=teacher_id)
 display(Markdown(adv.table1_markdown(t1.values)))
 t1
 
@@ -254,8 +257,8 @@ display(Markdown("| student | Pearson (ρ, ε_in) | mean ε_in | mean ε_out |\n
 # %%
 aug = None
 if cfg.augmentation:
-    aug = results.record(CHAPTER, "augmentation", cfg, lambda: adv.run_augmentation(
-        cfg, data, teacher, device=device), dataset=data.description)
+    aug = tr.record_for(CHAPTER, "augmentation", cfg, lambda: adv.run_augmentation(
+        cfg, data, teacher, device=device), data=data, fingerprint=teacher_id)
     display(aug)
 groups = {at_cols[-1]: t1.values["spec"][at_cols[-1]], st_col: t1.values["spec"][st_col]}
 if aug is not None:

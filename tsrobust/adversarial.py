@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 
 import numpy as np
 import torch
@@ -250,7 +249,7 @@ def train(name: str, teacher, x: torch.Tensor, cfg, *, kind: str = "student",
     teacher-target AT when ``adversarial``), resumable in a checkpoint folder that is removed
     when the run ends. Returns the student (eval mode)."""
     from tsrobust.models import build_student
-    from tsrobust.training import train_student
+    from tsrobust.training import discard_checkpoints, train_student
 
     init = torch.Generator().manual_seed(cfg.seed + seed_offset)
     student = build_student(kind, generator=init).to(device)
@@ -263,7 +262,7 @@ def train(name: str, teacher, x: torch.Tensor, cfg, *, kind: str = "student",
                   adversarial=adv,
                   checkpoint_dir=folder, checkpoint_epochs=checkpoint_epochs,
                   on_checkpoint=on_checkpoint, generator=gen, device=device, progress=progress)
-    shutil.rmtree(folder, ignore_errors=True)
+    discard_checkpoints(folder)
     return student.eval()
 
 
