@@ -25,14 +25,6 @@ from tsrobust.attacks import (
 TOL = 1e-6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to a busy machine's contention."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def small_net(seed: int, widths=(6, 8), classes: int = 10) -> nn.Module:
     """A tiny conv ReLU net on 3×8×8 images (no padding, like the book's ConvNet)."""

@@ -10,13 +10,6 @@ import torch
 from tsrobust import bench
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def test_bench_runs_and_reports_ratios(tmp_path):
     out = bench.main(["--n", "12", "--batch-size", "6", "--pgd-steps", "2", "--repeats", "1",

@@ -21,15 +21,6 @@ REPO = Path(__file__).resolve().parents[1]
 SMALL = (4, 4, 3, 3)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: these tensors are tiny, and thread hand-offs would dominate (and
-    results may differ in the last bit between thread counts, which the resume tests compare)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def _images(n, seed=0):
     return torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
