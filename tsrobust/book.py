@@ -30,6 +30,9 @@ VENDOR_NPM = {
     "mathjax@3.2.2": ("es5", "mathjax"),
 }
 """Offline JavaScript of the static book: widget manager, its AMD loader and MathJax."""
+SMOKE_CELL_TIMEOUT_S = 600
+"""A smoke-profile cell that runs longer than this is stuck: fail instead of waiting forever
+(gpu/paper cells may legitimately run for hours and get no limit)."""
 
 
 class BuildError(RuntimeError):
@@ -123,7 +126,8 @@ def hide_injected_parameters(path: Path) -> None:
         tmp.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def execute(notebook: Path, out: Path, parameters: dict, cwd: Path) -> float:
+def execute(notebook: Path, out: Path, parameters: dict, cwd: Path,
+            cell_timeout: int | None = None) -> float:
     """Execute one paired notebook (its py:percent source) with papermill; return seconds."""
     import jupytext
     import papermill
@@ -136,7 +140,7 @@ def execute(notebook: Path, out: Path, parameters: dict, cwd: Path) -> float:
     start = time.perf_counter()
     papermill.execute_notebook(
         str(staged_input), str(out), parameters=parameters, kernel_name="python3",
-        cwd=str(cwd), progress_bar=False, log_output=False,
+        cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=cell_timeout,
     )
     seconds = time.perf_counter() - start
     hide_injected_parameters(out)
@@ -171,7 +175,8 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
         name = Path(nb).name
         print(f"[book] executing {nb} (profile {profile}) ...", flush=True)
         try:
-            seconds[name] = execute(root / f"{nb}.ipynb", src / f"{nb}.ipynb", params, root)
+            seconds[name] = execute(root / f"{nb}.ipynb", src / f"{nb}.ipynb", params, root,
+                                    SMOKE_CELL_TIMEOUT_S if profile == "smoke" else None)
         except Exception as err:  # papermill raises its own error types; report and go on
             seconds[name] = float("nan")
             failed.append(f"{nb}: {type(err).__name__}: {str(err).strip()[-2000:]}")
