@@ -10,7 +10,6 @@ import torch
 from tsrobust import bench
 
 
-
 def test_bench_runs_and_reports_ratios(tmp_path):
     out = bench.main(["--n", "12", "--batch-size", "6", "--pgd-steps", "2", "--repeats", "1",
                       "--device", "cpu", "--json", str(tmp_path / "bench.json")])
@@ -18,7 +17,9 @@ def test_bench_runs_and_reports_ratios(tmp_path):
                                                                      "adversarial-training", "PGD"]
     for r in out["rows"]:
         assert r["naive_per_s"] > 0 and r["package_per_s"] > 0
+        # one repeat: the median ratio is the ratio of the two rates
         assert r["ratio"] == pytest.approx(r["package_per_s"] / r["naive_per_s"])
+        assert r["ratio_min"] == r["ratio"] == r["ratio_max"]
     # the package's NCHW attack does exactly the naive attack's work: same adversarial examples
     assert out["pgd_package"]["NCHW"]["max_abs_diff_vs_naive_3_steps"] < 1e-6
     assert json.loads((tmp_path / "bench.json").read_text())["n"] == 12
@@ -36,6 +37,11 @@ def test_naive_pgd_matches_package_pgd_with_random_start():
                            alpha=bench.ADV_ALPHA, steps=2,
                            generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(naive, ours, atol=1e-6, rtol=0)
+
+
+def test_ratios_are_per_repeat_medians():
+    out = bench._ratios([4.0, 3.0, 9.0], [2.0, 1.0, 3.0])  # ratios 2, 3, 3
+    assert (out["ratio"], out["ratio_min"], out["ratio_max"]) == (3.0, 2.0, 3.0)
 
 
 def test_bench_rejects_bad_sizes():

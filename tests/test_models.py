@@ -32,6 +32,26 @@ def test_shapes_and_activations():
     assert torch.allclose(acts[0].flatten(2).transpose(1, 2), pre.clamp_min(0), atol=1e-5)
 
 
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_in_place_forward_has_the_gradients_of_an_out_of_place_one(batchnorm):
+    """forward() overwrites each pre-activation with its ReLU; values and every gradient (input
+    and parameters, BatchNorm in training mode included) equal those of activations(), which
+    does not."""
+    net = M.ConvNet(M.STUDENT_WIDTHS, batchnorm=batchnorm,
+                    generator=torch.Generator().manual_seed(0)).train()
+    x = _x(4)
+
+    def grads(logits_of):
+        xr = x.clone().requires_grad_(True)
+        net.zero_grad()
+        logits_of(xr).pow(2).sum().backward()
+        return [xr.grad, *(p.grad.clone() for p in net.parameters())]
+
+    ours = grads(net)
+    ref = grads(lambda v: net.fc(net.activations(v)[-1].flatten(1)))
+    assert all(torch.allclose(a, b, rtol=1e-5, atol=1e-6) for a, b in zip(ours, ref))
+
+
 def test_deep_variant_and_kinds():
     deep = M.build_student("deep")
     assert deep.widths == (50, 35, 35, 22, 64) and deep(_x(1)).shape == (1, 10)

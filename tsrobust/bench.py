@@ -20,14 +20,16 @@ gradient of student and teacher), a ``loss.item()`` per batch. The *package* pat
 :func:`tsrobust.training.train_student` and :func:`tsrobust.attacks.pgd`: device-resident data and
 index batches, input-only gradients (``torch.autograd.grad``) with frozen parameters, optional
 ``channels_last`` and bf16 autocast (the perturbation stays fp32), no host synchronisation inside
-an epoch. Both memory formats are measured for the package's attack, since which is faster
-depends on the device.
+an epoch. Both memory formats are measured for the package's attack: the NCHW one does exactly
+the naive attack's arithmetic (same adversarial examples), so its ratio is what input-only
+gradients alone buy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 import torch
@@ -46,16 +48,32 @@ def _sync(device: torch.device):
         torch.cuda.synchronize(device)
 
 
-def _timed(fn, device, repeats: int = 1) -> float:
-    """Best (smallest) wall time of ``repeats`` runs of ``fn``: the least disturbed by load."""
-    best = float("inf")
+def _timed(fn, device) -> float:
+    """Wall time of one run of ``fn`` (the device queue drained before and after)."""
+    _sync(device)
+    start = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _paired(fns: dict, device, repeats: int) -> dict[str, list[float]]:
+    """Times of each of ``fns``, run in turn ``repeats`` times (naive, package, naive, ...).
+
+    Interleaving puts every pair under the same machine load: on a shared machine the load
+    drifts, and timing all naive runs before all package runs would put the drift into the ratio.
+    """
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
+        for name, fn in fns.items():
+            times[name].append(_timed(fn, device))
+    return times
+
+
+def _ratios(t_naive: list[float], t_pkg: list[float]) -> dict:
+    """Per-repeat speed-ups naive/package: their median (the reported ratio) and range."""
+    r = sorted(a / b for a, b in zip(t_naive, t_pkg))
+    return {"ratio": statistics.median(r), "ratio_min": r[0], "ratio_max": r[-1]}
 
 
 def _models(device, generator_seed: int = 0):
@@ -137,14 +155,15 @@ def _pgd_package(student, teacher, x, *, steps, channels_last, bf16, generator):
 
 
 def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = 40, device="cpu",
-        data: str = "synthetic", bf16: bool = False, channels_last: bool | None = None,
-        pgd_batch: int | None = None, repeats: int = 3, seed: int = 0, log=print) -> dict:
+        data: str = "synthetic", bf16: bool = False, channels_last: bool = True,
+        pgd_batch: int | None = None, repeats: int = 5, seed: int = 0, log=print) -> dict:
     """Run the three measurements; return images/s of each path and the package/naive ratios.
 
-    ``channels_last``: memory format of the package's training epochs (None → on for CUDA only,
-    the package default). ``bf16``: autocast the package path (PGD and training) to bfloat16.
-    ``repeats``: each measurement is repeated and its best time kept. Every repeat starts from
-    the same weights and seeds.
+    ``channels_last``: memory format of the package's training epochs (the package default: on).
+    ``bf16``: autocast the package path (PGD and training) to bfloat16.
+    ``repeats``: naive and package runs alternate this many times; rates are from the median
+    times, the ratio is the median of the per-repeat ratios (with its range). Every repeat starts
+    from the same weights and seeds.
     """
     from tsrobust.training import train_student
 
@@ -153,7 +172,7 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = 40, device="cpu
     images = list(x_cpu.unbind(0))  # the naive loop's "dataset": a list of per-image tensors
     x_dev = x_cpu.to(device)
     out = {"device": str(device), "n": n, "batch_size": batch_size, "pgd_steps": pgd_steps,
-           "bf16": bf16, "threads": torch.get_num_threads(), "data": data}
+           "bf16": bf16, "threads": torch.get_num_threads(), "data": data, "repeats": repeats}
 
     def package_epoch(adversarial):
         adv = (dict(norm="linf", eps=ADV_EPS, alpha=ADV_ALPHA, steps=pgd_steps)
@@ -163,26 +182,27 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = 40, device="cpu
             student, teacher = _models(device)
             gen = torch.Generator(device=device).manual_seed(seed)
             train_student(student, teacher, x_dev, target="logit", epochs=1, lr=LR,
-                          batch_size=batch_size, adversarial=adv, generator=gen, device=device,
-                          progress=False, bf16=bf16, channels_last=channels_last)
+                          optimizer="sgd", batch_size=batch_size, adversarial=adv,
+                          generator=gen, device=device, progress=False, bf16=bf16,
+                          channels_last=channels_last)
 
-        return _timed(once, device, repeats)
+        return once
 
-    def naive(adversarial):
+    def naive_epoch_fn(adversarial):
         def once():
             student, teacher = _models(device)
             naive_epoch(student, teacher, images, batch_size=batch_size, device=device,
                         generator=torch.Generator().manual_seed(seed), adversarial=adversarial,
                         steps=pgd_steps)
 
-        return _timed(once, device, repeats)
+        return once
 
     # warm-up: first calls pay one-time costs (imports, kernel selection) in both paths
     warm = min(n, batch_size)
     s, t = _models(device)
     naive_epoch(s, t, images[:warm], batch_size=warm, device=device,
                 generator=torch.Generator().manual_seed(0), adversarial=True, steps=1)
-    train_student(s, t, x_dev[:warm], epochs=1, lr=LR, batch_size=warm,
+    train_student(s, t, x_dev[:warm], epochs=1, lr=LR, optimizer="sgd", batch_size=warm,
                   adversarial=dict(norm="linf", eps=ADV_EPS, alpha=ADV_ALPHA, steps=1),
                   generator=torch.Generator(device=device).manual_seed(0), device=device,
                   progress=False, bf16=bf16, channels_last=channels_last)
@@ -190,43 +210,51 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = 40, device="cpu
     rows = []
     for name, adversarial in (("standard-training epoch", False),
                               (f"adversarial-training epoch (PGD-{pgd_steps})", True)):
-        t_naive, t_pkg = naive(adversarial), package_epoch(adversarial)
-        rows.append((name, n / t_naive, n / t_pkg))
+        times = _paired({"naive": naive_epoch_fn(adversarial),
+                         "package": package_epoch(adversarial)}, device, repeats)
+        rows.append({"measurement": name,
+                     "naive_per_s": n / statistics.median(times["naive"]),
+                     "package_per_s": n / statistics.median(times["package"]),
+                     **_ratios(times["naive"], times["package"])})
 
-    # the PGD step alone, on one batch
+    # the PGD step alone, on one batch, in both memory formats
     pb = min(n, pgd_batch or batch_size)
     xb = x_dev[:pb]
-    s, t = _models(device)
-    t_naive = _timed(lambda: naive_pgd(s, t, xb, eps=ADV_EPS, alpha=ADV_ALPHA, steps=pgd_steps,
-                                       generator=None), device, repeats)
-    ref = naive_pgd(s, t, xb, eps=ADV_EPS, alpha=ADV_ALPHA, steps=min(pgd_steps, 3),
-                    generator=None)
-    pgd_rows = {}
-    for cl in (False, True):
-        s, t = _models(device)
-        _pgd_package(s, t, xb, steps=1, channels_last=cl, bf16=bf16, generator=None)  # warm-up
-        secs = _timed(lambda: _pgd_package(s, t, xb, steps=pgd_steps, channels_last=cl,
-                                           bf16=bf16, generator=None), device, repeats)
-        same = _pgd_package(s, t, xb, steps=min(pgd_steps, 3), channels_last=cl, bf16=bf16,
-                            generator=None)
-        label = "channels_last" if cl else "NCHW"
-        pgd_rows[label] = (pb * pgd_steps / secs, float((same - ref).abs().amax()))
-    best = max(pgd_rows, key=lambda k: pgd_rows[k][0])
-    naive_rate = pb * pgd_steps / t_naive
-    rows.append((f"PGD step (image-steps/s, package {best})", naive_rate, pgd_rows[best][0]))
+    nets = {"naive": _models(device), "NCHW": _models(device), "channels_last": _models(device)}
 
-    out["rows"] = [{"measurement": r[0], "naive_per_s": r[1], "package_per_s": r[2],
-                    "ratio": r[2] / r[1]} for r in rows]
-    out["pgd_package"] = {k: {"per_s": v[0], "ratio": v[0] / naive_rate,
-                              "max_abs_diff_vs_naive_3_steps": v[1]}
-                          for k, v in pgd_rows.items()}
+    def pgd_fn(name, steps=pgd_steps):
+        s, t = nets[name]
+        if name == "naive":
+            return lambda: naive_pgd(s, t, xb, eps=ADV_EPS, alpha=ADV_ALPHA, steps=steps,
+                                     generator=None)
+        return lambda: _pgd_package(s, t, xb, steps=steps, channels_last=name != "NCHW",
+                                    bf16=bf16, generator=None)
+
+    for name in nets:
+        pgd_fn(name, 1)()  # warm-up
+    times = _paired({name: pgd_fn(name) for name in nets}, device, repeats)
+    ref = pgd_fn("naive", min(pgd_steps, 3))()
+    pgd_rows = {}
+    for name in ("NCHW", "channels_last"):
+        same = pgd_fn(name, min(pgd_steps, 3))()
+        pgd_rows[name] = {"per_s": pb * pgd_steps / statistics.median(times[name]),
+                          **_ratios(times["naive"], times[name]),
+                          "max_abs_diff_vs_naive_3_steps": float((same - ref).abs().amax())}
+    best = max(pgd_rows, key=lambda k: pgd_rows[k]["ratio"])
+    rows.append({"measurement": f"PGD step (image-steps/s, package {best})",
+                 "naive_per_s": pb * pgd_steps / statistics.median(times["naive"]),
+                 "package_per_s": pgd_rows[best]["per_s"],
+                 **{k: pgd_rows[best][k] for k in ("ratio", "ratio_min", "ratio_max")}})
+
+    out["rows"] = rows
+    out["pgd_package"] = pgd_rows
     log(f"device {out['device']}, {out['threads']} threads, n={n}, batch {batch_size}, "
-        f"PGD-{pgd_steps}, bf16={bf16}, data={data}, best of {repeats}")
-    log(f"{'measurement':58s} {'naive/s':>10s} {'package/s':>10s} {'ratio':>7s}")
-    for r in out["rows"]:
-        log(f"{r['measurement']:58s} {r['naive_per_s']:10.1f} {r['package_per_s']:10.1f} "
-            f"{r['ratio']:6.2f}×")
-    for k, v in out["pgd_package"].items():
+        f"PGD-{pgd_steps}, bf16={bf16}, data={data}, {repeats} interleaved repeats (medians)")
+    log(f"{'measurement':52s} {'naive/s':>9s} {'package/s':>9s} {'ratio':>7s}  range")
+    for r in rows:
+        log(f"{r['measurement']:52s} {r['naive_per_s']:9.1f} {r['package_per_s']:9.1f} "
+            f"{r['ratio']:6.2f}×  {r['ratio_min']:.2f}–{r['ratio_max']:.2f}")
+    for k, v in pgd_rows.items():
         log(f"  package PGD, {k:13s}: {v['per_s']:9.1f} image-steps/s ({v['ratio']:.2f}× naive); "
             f"max |x′ − x′_naive| after 3 steps = {v['max_abs_diff_vs_naive_3_steps']:.2e}")
     return out
@@ -244,10 +272,11 @@ def main(argv=None):
     p.add_argument("--data", choices=("synthetic", "cifar"), default="synthetic",
                    help="synthetic uniform images, or a CIFAR-10 subset from the data root")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast in the package path")
-    p.add_argument("--channels-last", choices=("auto", "on", "off"), default="auto",
-                   help="memory format of the package's training epochs (auto: CUDA only)")
+    p.add_argument("--channels-last", choices=("on", "off"), default="on",
+                   help="memory format of the package's training epochs (default: on)")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--repeats", type=int, default=3, help="best of this many runs (default 3)")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="naive and package runs alternate this many times (default 5)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = p.parse_args(argv)
     if args.n is None:
@@ -256,7 +285,7 @@ def main(argv=None):
         p.error("--n, --batch-size, --pgd-steps and --repeats must be ≥ 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    cl = {"auto": None, "on": True, "off": False}[args.channels_last]
+    cl = args.channels_last == "on"
     out = run(n=args.n, batch_size=args.batch_size, pgd_steps=args.pgd_steps, device=args.device,
               data=args.data, bf16=args.bf16, channels_last=cl, pgd_batch=args.pgd_batch,
               repeats=args.repeats)
