@@ -24,9 +24,9 @@ generator's state, history) is written atomically after every epoch, and a kille
 again with the same arguments continues from its last epoch and ends with the same weights as an
 uninterrupted run (deterministic on CPU). Data stay on the device; the batch loop has no host
 synchronisation (losses are summed on the device and read once per epoch). Nets and data are
-channels-last by default (``channels_last=False`` for NCHW): faster with oneDNN on CPU as well as
-on a GPU (``python -m tsrobust.bench`` measures both), and ``bf16=True`` runs the forward passes
-under bfloat16 autocast.
+channels-last by default (``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measured
+channels-last faster on CPU with oneDNN, and it is the layout GPU convolution kernels prefer), and
+``bf16=True`` runs the forward passes under bfloat16 autocast.
 """
 
 from __future__ import annotations
