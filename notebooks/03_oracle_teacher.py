@@ -270,8 +270,9 @@ results.compare([
 #   recorded with its weights; chapters 4 and 5 load it and never look at the labels again.
 # * Whether the pruned channels were "inactive" is measured, not assumed: Fig. 3.2 and the
 #   agreement of the pruned with the trained teacher show how much the pruning changed the
-#   function (in the smoke profile the teacher is short-trained and the gap is small; longer
-#   training with weight decay drives more channels towards zero fan-out).
+#   function. A short-trained teacher, as in the smoke profile, leaves kept and pruned channels
+#   of similar norm, so pruning can change its predictions; longer training with weight decay
+#   drives more channels towards zero fan-out.
 # * The input patches are strongly low-rank (Fig. 3.3), the premise of §3–4: students are pinned
 #   down inside the span of U and free outside it.
 #

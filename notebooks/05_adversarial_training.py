@@ -358,12 +358,10 @@ results.compare(claims, t1)
 # %% [markdown]
 # Each row compares two numbers of *our* run in the direction the paper states (mostly read off
 # its figures, which give no numbers to reproduce): "direction holds" or "differs". At the smoke
-# scale (a couple of
-# epochs on a thousand images, two-step PGD training, 50 attacked images per repeat, a barely
-# trained 5-layer teacher) the
-# students have only begun to specialize and the differences between AT and ST are of the
-# order of the evaluation noise (compare them with σ): the smoke run shows that the pipeline
-# works end to end, not whether the claims hold. The `gpu` and `paper` profiles run the same
+# scale (a couple of epochs on a thousand images, two-step PGD training, 50 attacked images per
+# repeat, a barely trained 5-layer teacher) the students have only begun to specialize and the
+# differences between AT and ST are of the order of the evaluation noise (compare them with σ):
+# the smoke run shows that the pipeline works end to end, not whether the claims hold. The `gpu` and `paper` profiles run the same
 # code at scale; their records, where committed, are shown below.
 
 # %%
