@@ -120,10 +120,7 @@ cfg
 
 # %%
 data = load_cifar10(device=device, n_train=cfg.n_train, n_test=cfg.n_test)
-note = ("" if data.official else
-        " **These are not the official pixels** (e.g. a copy rebuilt from JPEG files): every "
-        "number in this chapter is for that copy.")
-display(Markdown(f"Data: {data.description}.{note}"))
+display(Markdown(data.notice))
 
 # %% [markdown]
 # ## Training and pruning the teacher

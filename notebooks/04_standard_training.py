@@ -128,10 +128,7 @@ cfg
 
 # %%
 data = load_cifar10(device=device, n_train=cfg.n_train, n_test=cfg.n_test)
-note = ("" if data.official else
-        " **These are not the official pixels** (e.g. a copy rebuilt from JPEG files): every "
-        "number in this chapter is for that copy.")
-display(Markdown(f"Data: {data.description}.{note}"))
+display(Markdown(data.notice))
 _, teacher, teacher_res = tr.oracle_teacher(cfg.profile, cfg.seed, data, device=device)
 display(Markdown(
     f"Teacher: {'-'.join(map(str, teacher.widths))}, test accuracy "

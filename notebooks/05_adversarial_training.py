@@ -144,7 +144,7 @@ cfg
 data = load_cifar10(n_train=cfg.n_train, n_test=cfg.n_test, device="cpu")
 _, teacher, teacher_res = oracle_teacher(cfg.profile, cfg.seed, data, device=device)
 display(Markdown(
-    f"Data: {data.description}. Teacher (pruned {list(teacher.widths)}): test accuracy "
+    f"{data.notice} Teacher (pruned {list(teacher.widths)}): test accuracy "
     f"{100 * teacher_res.values['test_accuracy_pruned']:.1f} % on the CIFAR-10 labels."))
 teacher_res
 

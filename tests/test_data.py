@@ -98,6 +98,7 @@ def test_download_checks_md5_extracts_and_loads(server, tmp_path):
     assert torch.equal(ds.y_test, torch.tensor(batches[D.TEST_FILE][b"labels"]))
     # Not the official pixels: the copy says so.
     assert ds.copy == D.NON_OFFICIAL and "non-official" in ds.description
+    assert "not the official pixels" in ds.notice
     # The archive and the temporary extraction folder are gone; only the batches remain.
     assert sorted(p.name for p in root.iterdir()) == [D.BATCHES_DIR]
     # A second load reads the folder without downloading (the server is not needed).
@@ -112,6 +113,7 @@ def test_official_copy_is_recognized_by_per_file_md5(tmp_path):
     sums = {n: D.md5_file(root / D.BATCHES_DIR / n) for n in (*D.TRAIN_FILES, D.TEST_FILE)}
     ds = D.load_cifar10(root, download=False, split_sizes=TINY_SIZES, batch_md5=sums)
     assert ds.copy == D.OFFICIAL and ds.official
+    assert ds.notice == f"Data: {ds.description}."  # no warning for the official release
     sums["test_batch"] = "0" * 32  # one file differs → not the official copy
     ds = D.load_cifar10(root, download=False, split_sizes=TINY_SIZES, batch_md5=sums)
     assert ds.copy == D.NON_OFFICIAL

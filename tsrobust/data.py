@@ -104,6 +104,15 @@ class CIFAR10:
             f"CIFAR-10, {self.copy}; {len(self.x_train)} train / {len(self.x_test)} test images"
         )
 
+    @property
+    def notice(self) -> str:
+        """The line a chapter shows about its data (Markdown): the description and, for a copy
+        that is not the official release, a warning that every number is for that copy."""
+        warning = ("" if self.official else
+                   " **These are not the official pixels** (e.g. a copy rebuilt from JPEG files): "
+                   "every number in this chapter is for that copy.")
+        return f"Data: {self.description}.{warning}"
+
     def __repr__(self):
         return f"CIFAR10({self.description}, device={self.x_train.device})"
 
