@@ -128,6 +128,14 @@ display(Markdown(data.notice))
 # `oracle_teacher` trains the 64-64-64-64 teacher on the labels, prunes it by fan-out norm and
 # records both (weights included) with their provenance; a rerun with the same parameters loads
 # them. A killed run resumes from its last epoch.
+#
+# Footnote 3 removes *inactive* channels, found by their small fan-out weight norm. One kind of
+# inactive channel escapes that test: a **dead** ReLU, whose output is zero on every input. No
+# gradient reaches its fan-out weights, so they keep the size they had at initialization, which
+# after a short training can exceed that of live channels (weight decay shrinks them only
+# slowly). We therefore first check, on 1,000 training images, which channels ever fire; a
+# channel that never does counts as fan-out norm 0 and is pruned first. Among live channels the
+# fan-out norm decides, as in the source.
 
 # %%
 teacher_settings = {k: getattr(cfg, k) for k in tr.TEACHER_SETTINGS if k != "n_train"}
@@ -142,7 +150,12 @@ display(Markdown(
     f"{100 * tv['test_accuracy_pruned']:.1f} |\n\n"
     f"Training accuracy of the trained teacher: {100 * tv['train_accuracy_full']:.1f} %. "
     f"The pruned teacher predicts the same class as the trained one on "
-    f"{100 * tv['agreement_pruned_full']:.1f} % of the {tv['n_test_used']} test images."))
+    f"{100 * tv['agreement_pruned_full']:.1f} % of the {tv['n_test_used']} test images.\n\n"
+    f"Dead channels (zero on all of 1,000 training images), per layer: trained teacher "
+    f"{', '.join(str(len(d)) for d in tv['dead_channels'])} of "
+    f"{', '.join(map(str, tv['full_widths']))}; pruned teacher "
+    f"{', '.join(str(len(d)) for d in tv['dead_channels_pruned'])} of "
+    f"{', '.join(map(str, tv['pruned_widths']))}."))
 display(teacher_res)
 
 # %%
@@ -165,28 +178,34 @@ plt.show()
 # %%
 norms = [np.array(n) for n in tv["fanout_norms"]]
 kept = [set(k) for k in tv["kept_channels"]]
+dead = [set(d) for d in tv["dead_channels"]]
 fig, axes = plt.subplots(1, len(norms), figsize=(12, 3.2), sharey=False)
 for l, (ax, n) in enumerate(zip(axes, norms)):
     order = np.argsort(-n)
-    colors = ["tab:blue" if k in kept[l] else "tab:red" for k in order]
+    colors = ["tab:blue" if k in kept[l] else "tab:gray" if k in dead[l] else "tab:red"
+              for k in order]
     ax.bar(np.arange(len(n)), n[order], color=colors, width=1.0)
-    ax.set_yscale("log")
+    ax.set_ylim(bottom=0)
     ax.set(title=f"layer {l}: keep {len(kept[l])} of {len(n)}", xlabel="channel (sorted)",
            ylabel="fan-out weight norm" if l == 0 else None)
-fig.suptitle("Fan-out weight norms of the trained teacher (blue: kept, red: pruned)")
+fig.suptitle("Fan-out weight norms of the trained teacher "
+             "(blue: kept, red: pruned, gray: dead, pruned)")
 fig.tight_layout()
 plt.show()
-removed_mass = [float((n[[k for k in range(len(n)) if k not in kept[l]]] ** 2).sum()
-                      / (n ** 2).sum()) for l, n in enumerate(norms)]
-display(Markdown("Share of the squared fan-out norm carried by the pruned channels, per layer: "
+live = [[k for k in range(len(n)) if k not in dead[l]] for l, n in enumerate(norms)]
+removed_mass = [float((n[[k for k in live[l] if k not in kept[l]]] ** 2).sum()
+                      / (n[live[l]] ** 2).sum()) for l, n in enumerate(norms)]
+display(Markdown("Share of the live channels' squared fan-out norm carried by the pruned live "
+                 "channels, per layer: "
                  + ", ".join(f"layer {l}: {100 * m:.1f} %" for l, m in enumerate(removed_mass))))
 
 # %% [markdown]
-# **Figure 3.2.** Each channel's fan-out weight norm, sorted, per layer (log scale); red bars are
-# the channels pruned to reach 45-32-32-20. If the pruned channels were truly *inactivated*
-# (footnote 3), the red bars would sit far below the blue ones and carry almost none of the
-# fan-out mass, and pruning would leave the teacher's predictions unchanged. How clear the gap is
-# depends on how long the teacher trained: a short run leaves many channels of similar, small
+# **Figure 3.2.** Each channel's fan-out weight norm, sorted, per layer; blue bars are the
+# channels kept in 45-32-32-20, red bars the live channels pruned, gray bars the dead channels
+# (pruned whatever their norm, since they pass nothing on). If the pruned live channels were truly
+# *inactivated* (footnote 3), the red bars would sit far below the blue ones and carry almost
+# none of the fan-out mass, and pruning would leave the teacher's predictions unchanged. How clear
+# the gap is depends on how long the teacher trained: a short run leaves many channels of similar
 # norm.
 
 # %%
@@ -269,7 +288,9 @@ results.compare([
 #   agreement of the pruned with the trained teacher show how much the pruning changed the
 #   function. A short-trained teacher, as in the smoke profile, leaves kept and pruned channels
 #   of similar norm, so pruning can change its predictions; longer training with weight decay
-#   drives more channels towards zero fan-out.
+#   drives more channels towards zero fan-out. Dead channels, which fan-out norm alone cannot
+#   see, are pruned first; removing live channels can leave a few later channels of the pruned
+#   teacher dead, and the counts above say how many.
 # * The input patches are strongly low-rank (Fig. 3.3), the premise of §3–4: students are pinned
 #   down inside the span of U and free outside it.
 #

@@ -417,4 +417,76 @@ def test_chapter5_runs_end_to_end_at_toy_size(tmp_path, monkeypatch):
     assert len(deep["spec"]["AT deep (2)"]["mbnc"]) == 5
     assert "AT deep (2)__sorted_bnc_4" in deep_arrays
     rows = adversarial.claim_rows(values, aug, deep)
-    assert any("deeper" in r.quantity for r in rows)
+    assert any("deeper" in r.quantity for r in rows) == adversarial.deep_testable(deep)
+
+
+def test_attack_suite_rows_share_their_images():
+    """With every budget 0 each attack returns its input, so every row must equal the clean row
+    exactly: only if all attacks of a repeat see the same images."""
+    from tsrobust import adversarial
+    from tsrobust.params import resolve
+
+    cfg = resolve(adversarial.CH05_SETTINGS, profile="smoke", seed=0, n_eval=5, repeats=4,
+                  eval_steps=1, cw_steps=1, linf_eps=0.0, l2_eps=0.0, l1_eps=0.0, fgsm_eps=0.0,
+                  cw_max_l2=0.0)
+    teacher, student = small_net(4), small_net(6)
+    table = adversarial.attack_suite(student, teacher, small_net(5), images(12), cfg, gen())
+    clean = table["clean"]
+    assert clean[1] > 0  # the subsets differ, so the clean agreement varies over repeats
+    assert all(v == clean for v in table.values()), table
+
+
+def _t1_values(mu: dict, var=1e-4, epochs=2, checkpoints=(1, 2), repeats=2):
+    """Hand-made run_table1 values: ``mu[column]`` = ℓ∞ robust accuracy (fraction), every other
+    attack the same; MBNC/ε fixed."""
+    spec = {c: {"mbnc": [0.5, 0.5], "eps_in_mean": 1.0, "eps_out_mean": 1.0} for c in mu}
+    return {"columns": list(mu), "epochs": epochs, "checkpoints": list(checkpoints),
+            "repeats": repeats, "spec": spec,
+            "table": {c: {a: [m, var] for a in adversarial_attacks()} for c, m in mu.items()}}
+
+
+def adversarial_attacks():
+    from tsrobust import adversarial
+
+    return adversarial.ATTACKS
+
+
+def test_claim_rows_need_a_margin_and_quote_the_matching_paper_epoch():
+    from tsrobust import adversarial
+
+    # AT(1) of 2 epochs stands for the paper's AT (150); ties (within the margin) do not hold
+    tie = _t1_values({"AT (1)": 0.80, "AT (2)": 0.81, "ST (2)": 0.795})
+    rows = {r.quantity: r for r in adversarial.claim_rows(tie)}
+    grows = rows["AT ℓ∞ robustness grows with epochs"]
+    assert grows.verdict == "differs" and "87.57" in grows.paper and "88.2" in grows.paper
+    assert rows["AT at the first checkpoint beats ST (ℓ∞ PGD)"].verdict == "differs"
+    assert rows["AT has higher MBNC than ST, per layer"].verdict == "differs"  # equal MBNC
+    clear = _t1_values({"AT (1)": 0.70, "AT (2)": 0.90, "ST (2)": 0.50})
+    rows = {r.quantity: r for r in adversarial.claim_rows(clear)}
+    assert rows["AT ℓ∞ robustness grows with epochs"].verdict == "direction holds"
+    assert rows["AT at the first checkpoint beats ST (ℓ∞ PGD)"].verdict == "direction holds"
+    # the margin grows with the spread of the repeats: 2·√((σ²+σ²)/R)
+    assert adversarial.accuracy_margin(0.01, 0.01, 2) == pytest.approx(100 * 2 * 0.1)
+    assert adversarial.accuracy_margin(0.0, 0.0, 5) == pytest.approx(2.0)
+    noisy = _t1_values({"AT (1)": 0.70, "AT (2)": 0.90, "ST (2)": 0.50}, var=0.04)
+    rows = {r.quantity: r for r in adversarial.claim_rows(noisy)}
+    assert rows["AT ℓ∞ robustness grows with epochs"].verdict == "differs"
+    # Table 1 rows: AT 90 vs ST 89.5 is a tie, not a direction
+    t = adversarial.table1_rows(_t1_values({"AT (1)": 0.5, "AT (2)": 0.90, "ST (2)": 0.895}))
+    assert not any(r.verdict == "direction holds" for r in t), [(r.quantity, r.verdict) for r in t]
+    # gpu-profile checkpoints (3 of 20 ↔ 50 of 300)
+    assert adversarial.paper_column({"epochs": 20}, "AT (3)") == 0
+    assert adversarial.paper_column({"epochs": 20}, "ST (20)") == 5
+
+
+def test_deep_rows_are_left_out_when_the_deep_teacher_is_at_chance():
+    from tsrobust import adversarial
+
+    t1 = _t1_values({"AT (1)": 0.70, "AT (2)": 0.90, "ST (2)": 0.50})
+    deep = {"columns": ["AT deep (2)", "ST deep (2)"], "teacher_test_accuracy": 0.098,
+            "spec": {"AT deep (2)": {"mbnc": [0.9]}, "ST deep (2)": {"mbnc": [0.5]}},
+            "linf_robust": {"AT deep (2)": [0.97, 0.0], "ST deep (2)": [0.14, 0.0]}}
+    assert not any("deeper" in r.quantity for r in adversarial.claim_rows(t1, deep=deep))
+    deep["teacher_test_accuracy"] = 0.4
+    rows = [r for r in adversarial.claim_rows(t1, deep=deep) if "deeper" in r.quantity]
+    assert len(rows) == 2 and all(r.verdict == "direction holds" for r in rows)

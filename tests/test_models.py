@@ -113,6 +113,29 @@ def test_pruning_channels_without_fanout_keeps_the_logits(batchnorm):
     assert not torch.allclose(smaller(x), net(x), atol=1e-3)
 
 
+def test_dead_channels_are_pruned_first_when_data_is_given():
+    """A dead ReLU (never fires) keeps large fan-out weights; ranking by norm alone keeps it,
+    ranking with the data prunes it, and removing dead channels leaves the logits unchanged."""
+    net = M.ConvNet((6, 5), generator=torch.Generator().manual_seed(4)).eval()
+    x = _x(8, seed=6)
+    with torch.no_grad():
+        # layer 0, channel 1 and layer 1, channel 3: pre-activation always negative
+        net.convs[0].weight[1].zero_(), net.convs[0].bias.__setitem__(1, -1.0)
+        net.convs[1].weight[3].zero_(), net.convs[1].bias.__setitem__(3, -1.0)
+        # ... with the largest fan-out weights of their layers
+        net.convs[1].weight[:, 1] *= 50
+        net.fc.weight.view(10, 5, -1)[:, 3] *= 50
+    alive = M.active_channels(net, x)
+    assert alive[0].tolist() == [True, False, True, True, True, True]
+    assert alive[1].tolist() == [True, True, True, False, True]
+    assert 1 in M.kept_channels(net, (5, 4))[0].tolist()  # norm alone keeps the dead one
+    keep = M.kept_channels(net, (5, 4), x)
+    assert keep[0].tolist() == [0, 2, 3, 4, 5] and keep[1].tolist() == [0, 1, 2, 4]
+    pruned = M.prune_by_fanout(net, (5, 4), x)
+    assert torch.allclose(pruned(x), net(x), atol=1e-5)
+    assert M.fanout_norms(net, x)[0][1] == 0
+
+
 def test_last_layer_ranking_is_channel_major():
     net = M.ConvNet((4, 3), generator=torch.Generator().manual_seed(3))
     with torch.no_grad():

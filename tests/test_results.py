@@ -94,6 +94,11 @@ def test_verdicts():
     assert results.verdict(0.70, 0.85, rel_tol=0.05) == "differs"
     assert results.verdict(0.70, 0.85, rel_tol=0.05, direction_holds=True) == "direction holds"
     assert results.verdict(0.0, 0.01, abs_tol=0.02) == "reproduced"
+    # no tolerance unless one is given: 68 vs 62.77 is not "reproduced" by default
+    assert results.verdict(68.0, 62.77) == "differs"
+    assert results.verdict(68.0, 62.77, abs_tol=3.0) == "differs"
+    assert results.verdict(5, 5) == "reproduced"
+    assert results.exceeds(0.5, 0.4) and not results.exceeds(0.5, 0.4, margin=0.1)
     with pytest.raises(ValueError):
         results.Row("x", 1, 2, "Table 1", verdict="close enough")
 

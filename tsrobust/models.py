@@ -117,12 +117,37 @@ class ConvNet(nn.Module):
         return f"widths={self.widths}, batchnorm={self.batchnorm}"
 
 
-def fanout_norms(model: ConvNet) -> list[torch.Tensor]:
+PRUNE_BATCH = 500
+"""Images per forward pass when :func:`active_channels` scans the data."""
+
+
+@torch.no_grad()
+def active_channels(model: ConvNet, x: torch.Tensor, *,
+                    batch_size: int = PRUNE_BATCH) -> list[torch.Tensor]:
+    """Per conv layer, a bool mask of the channels whose post-ReLU output is non-zero somewhere
+    on the images ``x``. A channel that is zero everywhere (a *dead* ReLU) passes nothing on, and
+    no gradient reaches its fan-out weights, so they keep their size from initialization."""
+    mode = model.training
+    model.eval()
+    try:
+        alive = None
+        for xb in x.split(batch_size):
+            fired = [a.amax(dim=(0, 2, 3)) > 0 for a in model.activations(xb)]
+            alive = fired if alive is None else [a | f for a, f in zip(alive, fired)]
+    finally:
+        model.train(mode)
+    if alive is None:
+        raise ValueError("x holds no images")
+    return alive
+
+
+def fanout_norms(model: ConvNet, x: torch.Tensor | None = None) -> list[torch.Tensor]:
     """ℓ2 norm of each channel's fan-out weights, per conv layer (footnote 3).
 
     For layer l < L−1: the slice ``W_{l+1}[:, k]`` of the next conv. For the last layer: the
     columns of the linear layer that read channel k — a flattened map is channel-major, so they
-    are ``fc.weight.view(classes, K, H, W)[:, k]``.
+    are ``fc.weight.view(classes, K, H, W)[:, k]``. With images ``x``, a channel that never fires
+    on them (:func:`active_channels`) gets norm 0: its fan-out weights carry nothing.
     """
     norms = []
     for nxt in model.convs[1:]:
@@ -130,11 +155,15 @@ def fanout_norms(model: ConvNet) -> list[torch.Tensor]:
     w = model.fc.weight.detach().view(model.num_classes, model.widths[-1], model.map_size,
                                       model.map_size)
     norms.append(w.pow(2).sum(dim=(0, 2, 3)).sqrt())
+    if x is not None:
+        norms = [n * a.to(n.device, n.dtype) for n, a in zip(norms, active_channels(model, x))]
     return norms
 
 
-def kept_channels(model: ConvNet, widths: Sequence[int]) -> list[torch.Tensor]:
-    """Indices (ascending) of the ``widths[l]`` channels of largest fan-out norm, per layer."""
+def kept_channels(model: ConvNet, widths: Sequence[int],
+                  x: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """Indices (ascending) of the ``widths[l]`` channels of largest fan-out norm, per layer
+    (channels dead on the images ``x``, if given, rank last)."""
     widths = _check_widths(widths)
     if len(widths) != len(model.widths) or any(k > w for k, w in zip(widths, model.widths)):
         raise ValueError(
@@ -142,20 +171,25 @@ def kept_channels(model: ConvNet, widths: Sequence[int]) -> list[torch.Tensor]:
             f"and no layer wider than before"
         )
     return [n.argsort(descending=True, stable=True)[:k].sort().values
-            for n, k in zip(fanout_norms(model), widths)]
+            for n, k in zip(fanout_norms(model, x), widths)]
 
 
 @torch.no_grad()
-def prune_by_fanout(model: ConvNet, widths: Sequence[int]) -> ConvNet:
+def prune_by_fanout(model: ConvNet, widths: Sequence[int],
+                    x: torch.Tensor | None = None) -> ConvNet:
     """A copy of ``model`` keeping, in each conv layer, the ``widths[l]`` channels with the largest
     fan-out weight norm (footnote 3: a channel is inactive when its fan-out weights are small).
+
+    ``x``: images on which to check activity. A dead channel (zero output on all of ``x``) is
+    inactive whatever its fan-out norm, so it is pruned first: without this, a teacher trained
+    briefly keeps dead channels whose untrained fan-out weights outrank live ones.
 
     Removing a channel removes its conv filter and bias (and BatchNorm entries), the matching
     input slice of the next conv, and, for the last layer, the channel-major block of linear
     columns. A channel whose fan-out weights are all zero contributes nothing, so pruning only
     such channels leaves the logits unchanged.
     """
-    keep = kept_channels(model, widths)
+    keep = kept_channels(model, widths, x)
     pruned = ConvNet(widths, num_classes=model.num_classes, batchnorm=model.batchnorm,
                      in_channels=model.convs[0].in_channels, generator=torch.Generator())
     pruned.to(device=model.fc.weight.device, dtype=model.fc.weight.dtype)

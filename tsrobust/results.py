@@ -198,16 +198,29 @@ def record(chapter, name, cfg, compute, *, dataset=None) -> Result:
     return save(chapter, name, cfg, values, arrays, seconds=seconds, dataset=dataset)
 
 
-def verdict(ours, paper, *, rel_tol=0.1, abs_tol=0.0, direction_holds=None) -> str:
+def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None) -> str:
     """Compare our number with the paper's.
 
-    "reproduced" if ``|ours − paper| ≤ max(abs_tol, rel_tol·|paper|)``; otherwise "direction
-    holds" if ``direction_holds`` (the qualitative claim the number supports holds in our run),
-    else "differs".
+    "reproduced" if ``|ours − paper| ≤ max(abs_tol, rel_tol·|paper|)`` (both tolerances 0 unless
+    given: say what counts as close where the row is made); otherwise "direction holds" if
+    ``direction_holds`` (the qualitative claim the number supports holds in our run), else
+    "differs".
     """
     if abs(float(ours) - float(paper)) <= max(abs_tol, rel_tol * abs(float(paper))):
         return "reproduced"
     return "direction holds" if direction_holds else "differs"
+
+
+ACC_MARGIN = 0.02
+"""Accuracies (as fractions) closer than 2 points are a tie, not a direction."""
+SPEC_MARGIN = 0.01
+"""MBNC or ε values closer than 0.01 are a tie, not a direction."""
+
+
+def exceeds(a, b, margin=0.0) -> bool:
+    """``a > b + margin``: a direction counts as holding only when it clears ``margin`` (the
+    noise of the measurement), not on a tie."""
+    return float(a) > float(b) + float(margin)
 
 
 @dataclass

@@ -61,6 +61,7 @@ from tsrobust.models import (
     PRUNED_WIDTHS,
     TEACHER_WIDTHS,
     ConvNet,
+    active_channels,
     fanout_norms,
     kept_channels,
     prune_by_fanout,
@@ -489,6 +490,12 @@ TEACHER_CHAPTER = "03_oracle_teacher"
 TEACHER_SEED_OFFSET = 10_000
 """The teacher's initialization and batches use ``seed + 10000``: students built from ``seed``
 must not start from the teacher's own initial weights (same layer shapes, same draws)."""
+N_ACTIVITY = 1000
+"""Training images on which pruning checks which teacher channels ever fire (a channel that is
+zero at every position of all of them counts as dead)."""
+PRUNING = "fan-out norm, dead channels first"
+"""How the teacher is pruned (part of its record's fingerprint: a teacher pruned otherwise is
+recomputed)."""
 WEIGHT_SEP = "__"
 """Array names of recorded weights: ``<model>__<state_dict key>``."""
 
@@ -571,7 +578,8 @@ def teacher_config(profile: str, seed: int, data: CIFAR10, *, deep: bool = False
 def oracle_teacher(profile: str, seed: int, data: CIFAR10, *, device="cpu", deep: bool = False,
                    progress: bool = True, **overrides):
     """Chapter 3's oracle teacher: train the 64-64-64-64 teacher on ``data``'s labels, prune it to
-    ``pruned_widths`` by fan-out norm (footnote 3), and record both with provenance.
+    ``pruned_widths`` by fan-out norm (footnote 3; channels that never fire on the first
+    :data:`N_ACTIVITY` training images go first), and record both with provenance.
 
     Loads the recorded teacher when one exists for the same parameters and data copy, else
     trains it (resumable after a kill). The test accuracies are those of the run that trained
@@ -602,7 +610,8 @@ def oracle_teacher(profile: str, seed: int, data: CIFAR10, *, device="cpu", deep
             device=device, weight_decay=cfg.teacher_weight_decay, checkpoint_dir=folder,
             progress=progress)
         full.eval()
-        pruned = prune_by_fanout(full, cfg.pruned_widths).eval()
+        x_act = data.x_train[:N_ACTIVITY].to(device)
+        pruned = prune_by_fanout(full, cfg.pruned_widths, x_act).eval()
         x_test, y_test = data.x_test.to(device), data.y_test.to(device)
         values = {
             "n_test_used": len(x_test),
@@ -614,14 +623,20 @@ def oracle_teacher(profile: str, seed: int, data: CIFAR10, *, device="cpu", deep
                                             data.y_train.to(device)),
             "agreement_pruned_full": agreement(pruned, full, x_test),
             "fanout_norms": [n.cpu().tolist() for n in fanout_norms(full)],
-            "kept_channels": [k.cpu().tolist() for k in kept_channels(full, cfg.pruned_widths)],
+            "dead_channels": [(~a).nonzero().flatten().cpu().tolist()
+                              for a in active_channels(full, x_act)],
+            "dead_channels_pruned": [(~a).nonzero().flatten().cpu().tolist()
+                                     for a in active_channels(pruned, x_act)],
+            "kept_channels": [k.cpu().tolist()
+                              for k in kept_channels(full, cfg.pruned_widths, x_act)],
             "history": history,
         }
         arrays = {**model_arrays("full", full), **model_arrays("pruned", pruned)}
         return values, arrays
 
     res = record_for(TEACHER_CHAPTER, name, cfg, compute, data=data,
-                     fingerprint={"init_seed": cfg.seed + TEACHER_SEED_OFFSET})
+                     fingerprint={"init_seed": cfg.seed + TEACHER_SEED_OFFSET,
+                                  "pruning": PRUNING})
     discard_checkpoints(checkpoint_folder(cfg.profile, TEACHER_CHAPTER, f"{name}-seed{cfg.seed}"))
     full = model_from_arrays(res.arrays, "full", res.values["full_widths"], device=device)
     pruned = model_from_arrays(res.arrays, "pruned", res.values["pruned_widths"], device=device)
@@ -692,8 +707,9 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
 
     ``variant``: a key of :data:`ST_VARIANTS`. The student (50-35-35-22, initialized from
     ``seed``) learns from ``teacher`` on ``data.x_train``; at each of ``cfg.checkpoints`` it is
-    measured on test images: clean agreement with the teacher, §5.4 robust accuracy (ℓ∞ PGD on
-    the logit distance, μ and σ² over ``attack_repeats``), and :func:`specialization_at`.
+    measured on test images: clean agreement with the teacher (on all test images, and on the
+    ``n_eval`` attacked ones), §5.4 robust accuracy (ℓ∞ PGD on the logit distance, μ and σ²
+    over ``attack_repeats``), and :func:`specialization_at`.
     Resumable (checkpoints next to the chapter's results, removed at the end). Returns
     ``(values, arrays)`` for ``results.record``.
     """
@@ -717,6 +733,7 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
             student, teacher, x_eval, eps=cfg.attack_eps, alpha=cfg.attack_alpha,
             steps=cfg.attack_steps, norm="linf", repeats=cfg.attack_repeats, generator=gen)
         rows[epoch] = {"agreement": agreement(student, teacher, x_test),
+                       "agreement_eval": agreement(student, teacher, x_eval),
                        "robust_mu": mu, "robust_var": var,
                        **specialization_at(student, teacher, x_spec, basis)}
 
@@ -735,6 +752,7 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
     values = {
         "variant": variant, **spec, "epochs": epochs,
         "agreement": [rows[e]["agreement"] for e in epochs],
+        "agreement_eval": [rows[e]["agreement_eval"] for e in epochs],
         "robust_mu": [rows[e]["robust_mu"] for e in epochs],
         "robust_var": [rows[e]["robust_var"] for e in epochs],
         "mbnc": [rows[e]["mbnc"] for e in epochs],
