@@ -203,8 +203,8 @@ plt.show()
 # %% [markdown]
 # **Figure 4.1.** Robust accuracy (fraction of oracle-adversarial test inputs on which the
 # student predicts the teacher's class; error bars ±σ over repeats where there are several) and,
-# faint, the clean agreement on the same test images unperturbed, for the three students. Table 3's claim
-# is that the logit curve rises with training and stays above the label curve.
+# faint, the clean agreement on the same test images unperturbed, for the three students.
+# Table 3's claim is that the logit curve rises with training and stays above the label curve.
 
 # %% [markdown]
 # ## Fig. 8: sorted BNC curves
@@ -233,14 +233,19 @@ display(Markdown(
     "| MBNC per layer | " + " | ".join(f"layer {l}" for l in range(LAYERS)) + " |\n|---|"
     + "---|" * LAYERS + "\n" + "\n".join(
         f"| {v} (epoch {e}) | " + " | ".join(f"{x:.3f}" for x in mb[v][i]) + " |"
-        for v in ("logit", "label", "logit_noise") for i, e in enumerate(EPOCHS))))
+        for v in ("logit", "label", "logit_noise") for i, e in enumerate(EPOCHS))
+    + f"\n\nDead teacher nodes on the {cfg.n_spec} NC images, per layer (left out): "
+    + ", ".join(map(str, runs["logit"].values["dead_teacher"])) + " of "
+    + ", ".join(map(str, teacher.widths)) + "."))
 
 # %% [markdown]
 # **Figure 4.2.** For every teacher node of each layer, the best normalized correlation any
 # student node reaches, sorted from best to worst (higher = more specialized), for logit (solid
 # blue) and label (dashed red) students, lighter at earlier checkpoints. The table gives the
 # mean of each curve (MBNC). The paper's Fig. 8 shows the logit curves above the label curves in
-# every layer, and both rising with epochs.
+# every layer, and both rising with epochs. Teacher nodes that are dead on the NC images
+# (constant, a ReLU that never fires) have nothing to copy and are left out of this and every
+# other specialization measurement of the chapter; the line under the table counts them.
 
 # %% [markdown]
 # ## Fig. 9: ε_in and ε_out, logit vs label

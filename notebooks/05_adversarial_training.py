@@ -246,14 +246,21 @@ axes[-1].legend(fontsize=8)
 fig.suptitle("Sorted BNC curves, AT (blue, darker = later) vs ST (red)")
 fig.tight_layout()
 plt.show()
+st_spec = t1.values["spec"][st_col]
+display(Markdown(
+    f"Dead teacher nodes on the {cfg.n_spec} NC images, per layer (left out): "
+    f"{', '.join(map(str, st_spec['dead_teacher']))} of {', '.join(map(str, teacher.widths))}. "
+    "Dead student nodes (kept, NC 0): "
+    + "; ".join(f"{c}: {', '.join(map(str, s['dead_student']))}"
+                for c, s in t1.values["spec"].items()) + "."))
 
 # %% [markdown]
 # **Figure 5.1** (source A, Fig. 3). For every layer, each teacher node's best normalized
 # correlation with any student node, sorted from best to worst. Higher curves mean more teacher
 # nodes have a student that copies them. The paper finds the AT curves above the ST curve in
-# every layer; the table of claims at the end says whether ours are. A teacher node that never
-# fires on the test images has no correlation to speak of and is drawn at 0: a flat tail at 0
-# counts such nodes (chapter 3 reports how many dead channels the pruned teacher keeps).
+# every layer; the table of claims at the end says whether ours are. Teacher nodes that are
+# dead on these test images (constant, a ReLU that never fires) have nothing to copy and are left
+# out of this and every other specialization measurement; the line below counts them.
 
 # %%
 unrelated = dict(zip(("eps_in", "eps_out"), unrelated_eps(rank=cfg.pca_rank)))

@@ -183,3 +183,30 @@ def test_rho_eps_pearson_matches_numpy():
     assert rho_eps_pearson(nc, e) < -0.8
     with pytest.raises(ValueError, match="constant"):
         rho_eps_pearson(nc, torch.ones(7, 5))
+
+
+def test_dead_teacher_nodes_are_left_out_of_the_summaries():
+    """A student that copies the teacher exactly has MBNC 1 in every layer, also when a teacher
+    node is dead: a dead node has nothing to copy and must not pull the mean down as BNC 0."""
+    import copy
+
+    from tsrobust.models import ConvNet
+    from tsrobust.specialization import node_variances as sp_node_variances
+    from tsrobust.training import specialization_at
+
+    teacher = ConvNet((6, 5), generator=torch.Generator().manual_seed(0)).eval()
+    with torch.no_grad():  # layer 0, channel 2: never fires (pre-activation ≤ −10 + 27·0.001)
+        teacher.convs[0].weight[2] = 0.001
+        teacher.convs[0].bias[2] = -10.0
+    student = copy.deepcopy(teacher)
+    x = torch.rand(40, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    basis = torch.eye(27, dtype=torch.float64)[:, :17]
+    acts = teacher.activations(x)
+    # in two batches: the moments add up over batches, per layer (layers have different sizes)
+    for v, a in zip(sp_node_variances(teacher, x, batch_size=25), acts):
+        assert torch.allclose(v, a.double().var(dim=(0, 2, 3), unbiased=False), atol=1e-12)
+    m = specialization_at(student, teacher, x, basis)
+    assert m["dead_teacher"][0] == 1 and m["dead_student"][0] == 1
+    assert m["mbnc"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    assert m["nc"][0].shape == (6, 5) and len(m["sorted_bnc"][0]) == 5
+    assert m["eps_in_curve"].shape == (5,) and float(m["eps_in_curve"].max()) < 1e-6

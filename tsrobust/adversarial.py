@@ -28,16 +28,7 @@ import torch
 from tsrobust import attacks
 from tsrobust.params import Setting
 from tsrobust.training import CH04_SETTINGS, N_PCA, N_TRAIN, PCA_RANK
-from tsrobust.specialization import (
-    eps_curves,
-    eps_in_out,
-    layer_nc,
-    mbnc,
-    patch_pca,
-    rho_eps_pearson,
-    sorted_bnc,
-    specialization_ratio,
-)
+from tsrobust.specialization import patch_pca
 
 CHAPTER = "05_adversarial_training"
 
@@ -221,19 +212,22 @@ def attack_suite(student, teacher, surrogate, x_pool: torch.Tensor, cfg,
 
 
 def specialization_snapshot(student, teacher, x_spec: torch.Tensor, basis: torch.Tensor) -> dict:
-    """NC of every layer and the §5.2–5.3 summaries: per layer MBNC, sorted BNC, the
-    unspecialized/specialized ratio; for the first layer the ε_in/ε_out curves and the Pearson
+    """NC of every layer and the §5.2–5.3 summaries (:func:`tsrobust.training.specialization_at`,
+    dead teacher nodes left out): per layer MBNC, sorted BNC, the unspecialized/specialized
+    ratio and the dead-node counts; for the first layer the ε_in/ε_out curves and the Pearson
     score of (ρ, ε_in)."""
-    ncs = layer_nc(student, teacher, x_spec)
-    e_in, e_out = eps_in_out(student.convs[0].weight, teacher.convs[0].weight, basis)
-    cin, cout = eps_curves(e_in, e_out, ncs[0].to(e_in.dtype))
+    from tsrobust.training import specialization_at
+
+    m = specialization_at(student, teacher, x_spec, basis)
     return {
-        "mbnc": [mbnc(nc) for nc in ncs],
-        "ratio": [specialization_ratio(nc) for nc in ncs],
-        "sorted_bnc": [sorted_bnc(nc).tolist() for nc in ncs],
-        "eps_in_curve": cin.tolist(),
-        "eps_out_curve": cout.tolist(),
-        "rho_eps_in_pearson": rho_eps_pearson(ncs[0], e_in),
+        "mbnc": m["mbnc"],
+        "ratio": m["ratio"],
+        "sorted_bnc": [c.tolist() for c in m["sorted_bnc"]],
+        "eps_in_curve": m["eps_in_curve"].tolist(),
+        "eps_out_curve": m["eps_out_curve"].tolist(),
+        "rho_eps_in_pearson": m["rho_eps_in_pearson"],
+        "dead_teacher": m["dead_teacher"],
+        "dead_student": m["dead_student"],
     }
 
 
@@ -286,7 +280,8 @@ def _snapshot_arrays(prefix: str, snap: dict) -> dict[str, np.ndarray]:
 
 
 def _scalars(snap: dict) -> dict:
-    out = {k: snap[k] for k in ("mbnc", "ratio", "rho_eps_in_pearson")}
+    out = {k: snap[k] for k in ("mbnc", "ratio", "rho_eps_in_pearson", "dead_teacher",
+                                "dead_student")}
     out["eps_in_mean"] = float(np.mean(snap["eps_in_curve"]))
     out["eps_out_mean"] = float(np.mean(snap["eps_out_curve"]))
     return out

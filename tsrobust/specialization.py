@@ -132,6 +132,32 @@ def layer_nc(student, teacher, x: torch.Tensor, *,
     return [m.correlation() for m in moments]
 
 
+@torch.no_grad()
+def node_variances(model, x: torch.Tensor, *, batch_size: int = NC_BATCH) -> list[torch.Tensor]:
+    """Variance of every conv node's post-ReLU activation over the images ``x`` (every image ×
+    position is a sample), per layer, float64. A node whose variance is at most
+    ``VARIANCE_FLOOR`` is *dead* on ``x`` (constant, in practice a ReLU that never fires): its
+    normalized correlation is not defined, and :func:`normalized_correlation` gives it 0."""
+    mode = model.training
+    model.eval()
+    try:
+        n = s1 = s2 = None  # per layer: samples (images × positions), Σa, Σa²
+        for xb in x.split(batch_size):
+            maps = [_as_samples(a) for a in model.activations(xb)]
+            counts = [m.shape[0] for m in maps]
+            if s1 is None:
+                n, s1, s2 = counts, [m.sum(0) for m in maps], [m.pow(2).sum(0) for m in maps]
+            else:
+                n = [a + c for a, c in zip(n, counts)]
+                s1 = [a + m.sum(0) for a, m in zip(s1, maps)]
+                s2 = [a + m.pow(2).sum(0) for a, m in zip(s2, maps)]
+    finally:
+        model.train(mode)
+    if s1 is None:
+        raise ValueError("x holds no images")
+    return [(b / k - (a / k).pow(2)).clamp_min(0) for k, a, b in zip(n, s1, s2)]
+
+
 def sorted_bnc(nc: torch.Tensor) -> torch.Tensor:
     """The sorted BNC curve of one layer (§5.2): teacher nodes' BNC, largest first."""
     return best_nc(nc).sort(descending=True).values

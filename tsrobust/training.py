@@ -684,20 +684,34 @@ def patch_basis(x_train: torch.Tensor, n_pca: int, rank: int):
 def specialization_at(student, teacher, x_spec: torch.Tensor, basis: torch.Tensor) -> dict:
     """The §5.2–5.3 measurements of one student: per layer the NC matrix, MBNC, sorted BNC and
     unspecialized/specialized ratio; for the first layer ε_in/ε_out (matrices and the curves of
-    each teacher node's best-NC student) and the Pearson score of (ρ, ε_in)."""
+    each teacher node's best-NC student) and the Pearson score of (ρ, ε_in).
+
+    Teacher nodes that are dead on ``x_spec`` (constant, in practice a ReLU that never fires;
+    see :func:`tsrobust.specialization.node_variances`) have no activation for a student to
+    copy: their columns are left out of every measurement (the NC and ε matrices included) and
+    counted in ``dead_teacher``. Dead *student* nodes stay in, with NC 0 to every teacher node
+    (they copy nothing), and are counted in ``dead_student``."""
     from tsrobust import specialization as sp
 
+    def alive(model):
+        return [(v > sp.VARIANCE_FLOOR).cpu() for v in sp.node_variances(model, x_spec)]
+
     ncs = sp.layer_nc(student, teacher, x_spec)
+    live = alive(teacher)
+    ncs = [nc[:, a] for nc, a in zip(ncs, live)]
     e_in, e_out = sp.eps_in_out(student.convs[0].weight, teacher.convs[0].weight, basis)
+    e_in, e_out = e_in[:, live[0]], e_out[:, live[0]]
     c_in, c_out = sp.eps_curves(e_in, e_out, ncs[0].to(e_in.dtype))
     return {
         "nc": [nc.cpu() for nc in ncs],
         "mbnc": [sp.mbnc(nc) for nc in ncs],
-        "ratio": [sp.specialization_ratio(nc) for nc in ncs],
+        "ratio": [sp.specialization_ratio(nc) if nc.shape[1] else float("nan") for nc in ncs],
         "sorted_bnc": [sp.sorted_bnc(nc).cpu() for nc in ncs],
         "eps_in": e_in.cpu(), "eps_out": e_out.cpu(),
         "eps_in_curve": c_in.cpu(), "eps_out_curve": c_out.cpu(),
         "rho_eps_in_pearson": sp.rho_eps_pearson(ncs[0], e_in),
+        "dead_teacher": [int((~a).sum()) for a in live],
+        "dead_student": [int((~a).sum()) for a in alive(student)],
     }
 
 
@@ -758,6 +772,8 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
         "mbnc": [rows[e]["mbnc"] for e in epochs],
         "ratio": [rows[e]["ratio"] for e in epochs],
         "rho_eps_in_pearson": [rows[e]["rho_eps_in_pearson"] for e in epochs],
+        "dead_teacher": rows[epochs[0]]["dead_teacher"],
+        "dead_student": [rows[e]["dead_student"] for e in epochs],
         "eps_in_mean": [float(rows[e]["eps_in_curve"].mean()) for e in epochs],
         "eps_out_mean": [float(rows[e]["eps_out_curve"].mean()) for e in epochs],
         "loss": history["loss"],
