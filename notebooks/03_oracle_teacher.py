@@ -133,7 +133,7 @@ display(Markdown(data.notice))
 # inactive channel escapes that test: a **dead** ReLU, whose output is zero on every input. No
 # gradient reaches its fan-out weights, so they keep the size they had at initialization, which
 # after a short training can exceed that of live channels (weight decay shrinks them only
-# slowly). We therefore first check, on 1,000 training images, which channels ever fire; a
+# slowly). We therefore first check, on up to 1,000 training images, which channels ever fire; a
 # channel that never does counts as fan-out norm 0 and is pruned first. Among live channels the
 # fan-out norm decides, as in the source.
 
@@ -151,7 +151,8 @@ display(Markdown(
     f"Training accuracy of the trained teacher: {100 * tv['train_accuracy_full']:.1f} %. "
     f"The pruned teacher predicts the same class as the trained one on "
     f"{100 * tv['agreement_pruned_full']:.1f} % of the {tv['n_test_used']} test images.\n\n"
-    f"Dead channels (zero on all of 1,000 training images), per layer: trained teacher "
+    f"Dead channels (zero on all of the first {min(tr.N_ACTIVITY, cfg.n_train)} training "
+    f"images), per layer: trained teacher "
     f"{', '.join(str(len(d)) for d in tv['dead_channels'])} of "
     f"{', '.join(map(str, tv['full_widths']))}; pruned teacher "
     f"{', '.join(str(len(d)) for d in tv['dead_channels_pruned'])} of "

@@ -94,16 +94,3 @@ def test_variance_floor_value():
     assert 0.0 <= nc < 0.01
     assert VARIANCE_FLOOR == 1e-7
 
-
-def test_unrelated_eps_matches_random_filters():
-    """Monte Carlo: mean squared ε_in / ε_out of random unit filters against the closed form."""
-    from tsrobust import specialization as sp
-
-    g = torch.Generator().manual_seed(0)
-    basis = torch.linalg.qr(torch.randn(27, 27, generator=g, dtype=torch.float64))[0][:, :17]
-    e_in, e_out = sp.eps_in_out(torch.randn(400, 27, generator=g),
-                                torch.randn(300, 27, generator=g), basis)
-    ref_in, ref_out = sp.unrelated_eps(27, 17)
-    assert float(e_in.pow(2).mean().sqrt()) == pytest.approx(ref_in, rel=0.01)
-    assert float(e_out.pow(2).mean().sqrt()) == pytest.approx(ref_out, rel=0.01)
-    assert sp.unrelated_eps(27, 17) == pytest.approx((np.sqrt(34 / 27), np.sqrt(20 / 27)))

@@ -198,15 +198,18 @@ def record(chapter, name, cfg, compute, *, dataset=None) -> Result:
     return save(chapter, name, cfg, values, arrays, seconds=seconds, dataset=dataset)
 
 
-def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None) -> str:
+def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None, noise=0.0) -> str:
     """Compare our number with the paper's.
 
-    "reproduced" if ``|ours − paper| ≤ max(abs_tol, rel_tol·|paper|)`` (both tolerances 0 unless
-    given: say what counts as close where the row is made); otherwise "direction holds" if
-    ``direction_holds`` (the qualitative claim the number supports holds in our run), else
-    "differs".
+    "reproduced" if ``|ours − paper| ≤ tol = max(abs_tol, rel_tol·|paper|)`` (both tolerances 0
+    unless given: say what counts as close where the row is made) and our number is precise
+    enough to tell, ``noise ≤ tol`` (``noise``: its standard error; a run too small to resolve
+    the tolerance cannot reproduce a number, only match it by chance). Otherwise "direction
+    holds" if ``direction_holds`` (the qualitative claim the number supports holds in our run),
+    else "differs".
     """
-    if abs(float(ours) - float(paper)) <= max(abs_tol, rel_tol * abs(float(paper))):
+    tol = max(abs_tol, rel_tol * abs(float(paper)))
+    if abs(float(ours) - float(paper)) <= tol and float(noise) <= tol:
         return "reproduced"
     return "direction holds" if direction_holds else "differs"
 
@@ -215,6 +218,29 @@ ACC_MARGIN = 0.02
 """Accuracies (as fractions) closer than 2 points are a tie, not a direction."""
 SPEC_MARGIN = 0.01
 """MBNC or ε values closer than 0.01 are a tie, not a direction."""
+
+
+def accuracy_se(p: float, var: float, n_images: int, repeats: int, *,
+                fresh_images: bool) -> float:
+    """Standard error of a mean accuracy ``p`` (a fraction) measured ``repeats`` times on
+    ``n_images`` images, with sample variance ``var`` over the repeats.
+
+    The image sample alone makes an accuracy uncertain by the binomial ``p(1 − p)/n_images``,
+    which a variance from few repeats can miss (two repeats can agree by chance). With
+    ``fresh_images`` (new images every repeat) each repeat's variance is at least that, and the
+    mean of ``repeats`` divides it; with the same images every time, the repeats only average the
+    attack's randomness and the binomial term stays whole."""
+    p, n, r = float(p), max(int(n_images), 1), max(int(repeats), 1)
+    binomial = p * (1 - p) / n
+    if fresh_images:
+        return float(np.sqrt(max(float(var), binomial) / r))
+    return float(np.sqrt(binomial + float(var) / r))
+
+
+def direction_margin(se_a: float, se_b: float, floor: float = ACC_MARGIN) -> float:
+    """What a difference of two accuracies must exceed to count as a direction: two standard
+    errors of the difference, ``2·√(se_a² + se_b²)``, and at least ``floor``."""
+    return max(float(floor), 2 * float(np.sqrt(se_a ** 2 + se_b ** 2)))
 
 
 def exceeds(a, b, margin=0.0) -> bool:

@@ -269,16 +269,6 @@ def eps_in_out(w_student, w_teacher, basis) -> tuple[torch.Tensor, torch.Tensor]
     return inside.norm(dim=-1), (dw - inside).norm(dim=-1)
 
 
-def unrelated_eps(dim: int = PATCH_SIZE ** 2 * 3, rank: int = SUBSPACE_RANK) -> tuple[float, float]:
-    """Root-mean-square (ε_in, ε_out) of two *unrelated* filters: independent uniformly random
-    unit vectors in ``dim`` dimensions, split by a rank-``rank`` subspace. Then
-    E‖U Uᵀ Δw‖² = 2·rank/dim and E‖(I − U Uᵀ) Δw‖² = 2·(dim − rank)/dim (the cross term has mean
-    0), so curves near these values mean no specialization at all."""
-    if not 0 <= rank <= dim:
-        raise ValueError(f"need 0 ≤ rank ≤ dim, got rank={rank}, dim={dim}")
-    return float(np.sqrt(2 * rank / dim)), float(np.sqrt(2 * (dim - rank) / dim))
-
-
 def eps_curves(eps_in: torch.Tensor, eps_out: torch.Tensor,
                nc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The ε_in and ε_out curves of §5.3 (Figs. 4, 9, 10): for every teacher node j take the

@@ -653,6 +653,9 @@ ST_VARIANTS = {
 }
 """The students of chapter 4: Table 3 / Figs. 8–9 compare logit and label training; Fig. 10 adds
 Gaussian input noise (σ = ``noise_std``) to logit training."""
+MEASURES = "dead teacher nodes excluded; untrained baseline; paired evaluations"
+"""What the recorded measurements of chapters 4–5 contain (part of their fingerprint: a record
+made before these definitions is recomputed, not mixed with new ones)."""
 EVAL_SEED_OFFSET = 2000
 """Robust evaluations at epoch e draw from a generator seeded ``seed + 2000 + e`` (reproducible,
 and independent of the training generator, so a resumed run measures the same)."""
@@ -752,6 +755,7 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
                        **specialization_at(student, teacher, x_spec, basis)}
 
     student = build_student(generator=torch.Generator().manual_seed(cfg.seed)).to(device)
+    init = specialization_at(student.eval(), teacher, x_spec, basis)  # the untrained baseline
     folder = checkpoint_folder(cfg.profile, ST_CHAPTER, f"{variant}-seed{cfg.seed}")
     history = train_student(
         student, teacher, data.x_train, target=spec["target"], epochs=cfg.epochs, lr=cfg.lr,
@@ -773,6 +777,10 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
         "ratio": [rows[e]["ratio"] for e in epochs],
         "rho_eps_in_pearson": [rows[e]["rho_eps_in_pearson"] for e in epochs],
         "dead_teacher": rows[epochs[0]]["dead_teacher"],
+        "init": {"mbnc": init["mbnc"], "rho_eps_in_pearson": init["rho_eps_in_pearson"],
+                 "eps_in_mean": float(init["eps_in_curve"].mean()),
+                 "eps_out_mean": float(init["eps_out_curve"].mean()),
+                 "dead_student": init["dead_student"]},
         "dead_student": [rows[e]["dead_student"] for e in epochs],
         "eps_in_mean": [float(rows[e]["eps_in_curve"].mean()) for e in epochs],
         "eps_out_mean": [float(rows[e]["eps_out_curve"].mean()) for e in epochs],
@@ -786,6 +794,9 @@ def standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: str, dev
         **{f"sorted_bnc_{l}": np.stack([rows[e]["sorted_bnc"][l].numpy() for e in epochs])
            for l in range(n_layers)},
         "nc_0": np.stack([rows[e]["nc"][0].numpy() for e in epochs]),
+        "init_eps_in_curve": init["eps_in_curve"].numpy(),
+        "init_eps_out_curve": init["eps_out_curve"].numpy(),
+        **{f"init_sorted_bnc_{l}": init["sorted_bnc"][l].numpy() for l in range(n_layers)},
     }
     return values, arrays
 
@@ -798,7 +809,7 @@ def record_standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: s
         ST_CHAPTER, f"student_{variant}", cfg,
         lambda: standard_training(cfg, data, teacher, variant=variant, device=device,
                                   progress=progress),
-        data=data, fingerprint={"teacher_digest": model_digest(teacher)})
+        data=data, fingerprint={"teacher_digest": model_digest(teacher), "measures": MEASURES})
 
 
 PAPER_TABLE3 = {
