@@ -87,6 +87,35 @@ def test_gradient_check_slope():
                                       T.make_generator(2, 2), progress=False)
     assert -0.65 < values["loglog_slope"] < -0.35
     assert arrays["rms_error"].shape == (2, 3)
+    assert values["n_z"] == 2 * 3 * 6 * 3
+    assert values["z_median_max"] < values["z_chance_1pct"]
+    # a 10 % gating error at 120° moves the z-scores more than at 60° (larger gating term)
+    assert arrays["gating_shift_z"].shape == (2,) and 0 < arrays["gating_shift_z"][0] < \
+        arrays["gating_shift_z"][1]
+    row = T.gradient_claim(values)
+    assert row.verdict == "direction holds" and f"{T.SLOPE_TOL}" in row.note
+
+
+def test_gradient_components_in_the_plane():
+    # the components Figure 1.1 plots and its caption states (unit norms, w* = e1)
+    for theta in np.linspace(0.05, math.pi - 0.05, 7):
+        g = T.relu_population_gradient(*T.vectors_at_angle(theta, 2))
+        along = 0.5 * (math.cos(theta) - 1) + (theta - math.sin(theta) * math.cos(theta)) / (
+            2 * math.pi)
+        across = 0.5 * math.sin(theta) - math.sin(theta) ** 2 / (2 * math.pi)
+        assert float(g[0]) == pytest.approx(along) and float(g[1]) == pytest.approx(across)
+
+
+def test_max_abs_z_level():
+    # one |N(0, 1)|: its median is Φ⁻¹(0.75)
+    assert T.max_abs_z_level(1, 0.5) == pytest.approx(0.6744897501960817)
+    levels = [T.max_abs_z_level(n, 0.5) for n in (1, 10, 100, 1000)]
+    assert levels == sorted(levels) and T.max_abs_z_level(800, 0.99) > levels[-1] - 1
+    gen = np.random.default_rng(0)
+    simulated = np.median(np.abs(gen.standard_normal((4000, 50))).max(1))
+    assert T.max_abs_z_level(50, 0.5) == pytest.approx(simulated, abs=0.05)
+    with pytest.raises(ValueError, match="prob"):
+        T.max_abs_z_level(10, 1.0)
 
 
 # ---------------------------------------------------------------- networks and training
@@ -341,6 +370,83 @@ def test_boundary_segment_hand_cases():
     p, q = T.boundary_segment([0.0, 2.0], 1.0, 2.0)  # y = −0.5
     assert p[1] == pytest.approx(-0.5) and q[1] == pytest.approx(-0.5)
     assert abs(p[0] - q[0]) == pytest.approx(4.0)
+
+
+# ---------------------------------------------------------------- missing values and verdicts
+
+
+def test_missing_values_are_shown_as_a_dash():
+    for missing in (None, float("nan"), "nan", "inf", float("-inf")):
+        assert T.as_number(missing) is None and T.fmt(missing) == T.MISSING
+    assert T.fmt(0.12345) == "0.123" and T.fmt(np.float64(-0.5), ".2f") == "-0.50"
+
+
+def test_fan_out_split_follows_footnote_4():
+    corr = [0.99, 0.95, 0.85, 0.5, 0.2, 0.99]
+    fan = [1.0, 0.6, 0.4, 0.02, 0.04, 3.0]
+    node_class = [0, 0, 0, 0, 0, 1]  # the last node is dead: not counted
+    split = T.fan_out_by_specialization(corr, fan, node_class)
+    assert (split["n_specialized"], split["n_between"], split["n_unspecialized"]) == (2, 1, 2)
+    assert split["mean_fan_out_specialized"] == pytest.approx(0.8)
+    assert split["mean_fan_out_unspecialized"] == pytest.approx(0.03)
+    assert split["max_fan_out_unspecialized"] == pytest.approx(0.04)
+    row = T.l_shape_claim(split)
+    assert row.verdict == "direction holds" and row.ours == pytest.approx(0.0375)
+    assert "0.8" in row.note and f"{T.L_SHAPE_MAX_RATIO}" in row.note
+    split["mean_fan_out_unspecialized"] = 0.5  # larger than 0.2 × 0.8
+    assert T.l_shape_claim(split).verdict == "differs"
+    none_specialized = T.fan_out_by_specialization([0.5], [1.0], [0])
+    assert T.l_shape_claim(none_specialized).verdict == "differs"
+
+
+def test_no_unspecialized_node_end_to_end(tmp_path, monkeypatch):
+    # a student as wide as its teacher copies every teacher node: no unspecialized node, so the
+    # unspecialized means are missing; they survive recording and loading, are shown as a
+    # dash, and the L-shape claim holds by saying so
+    from tsrobust import results
+
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    cfg = resolve(T.CH01_SETTINGS, profile="smoke", seed=0)
+    run = lambda: T.l_shape_experiment(  # noqa: E731
+        d=3, teacher_width=2, student_width=2, outputs=2, n_train=200, n_eval=400, steps=300,
+        lr=0.1, seed=0, progress=False)
+    for res in (results.record("01_x", "l_shape", cfg, run),
+                results.record("01_x", "l_shape", cfg, run)):  # computed, then loaded
+        v = res.values
+        assert v["n_unspecialized"] == 0 and v["n_specialized"] >= 1
+        assert v["mean_fan_out_unspecialized"] is None
+        assert f"with **{T.MISSING}**" in T.fan_out_sentence(v)
+        row = T.l_shape_claim(v)
+        assert row.verdict == "direction holds" and row.ours is None
+        assert "no unspecialized node" in row.note
+    assert res.loaded
+    # records that stored the missing mean as the string "nan" read the same way
+    old = dict(v, mean_fan_out_unspecialized="nan")
+    assert T.l_shape_claim(old).verdict == "direction holds"
+
+
+def test_weak_teacher_claim_margin_and_undefined_correlation():
+    m = T.spearman_margin(8)
+    assert m == pytest.approx(1.645 / math.sqrt(7))
+    assert T.weak_teacher_claim({"spearman_strength_vs_steps": -0.9}, 8).verdict == \
+        "direction holds"
+    assert T.weak_teacher_claim({"spearman_strength_vs_steps": -m}, 8).verdict == "differs"
+    for undefined in (None, "nan", float("nan")):
+        row = T.weak_teacher_claim({"spearman_strength_vs_steps": undefined}, 8)
+        assert row.verdict == "differs" and "undefined" in row.note and row.ours is None
+    assert math.isnan(T.spearman([1, 2, 3], [5, 5, 5]))  # every node copied at the same step
+
+
+def test_paired_margin_and_summary():
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 1.5, 2.0, 3.5])
+    assert T.paired_margin(a, b) == pytest.approx(2 * np.std(a - b, ddof=1) / 2)
+    assert T.paired_margin(a, a, floor=0.01) == 0.01
+    from tsrobust import results
+
+    rows = [results.Row("x", 1.0, "p", "s", "direction holds"),
+            results.Row("y", 2.0, "p", "s", "differs")]
+    assert T.verdict_summary(rows) == "In this run 1 of the 2 claims hold; these differ: *y*."
+    assert T.verdict_summary(rows[:1]) == "In this run all 1 claims hold."
 
 
 def test_spearman_against_hand_case_and_scipy():

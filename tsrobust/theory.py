@@ -17,6 +17,10 @@ Chapter 2 (source A, §3–4):
 * ``oracle_adversarial`` (Eq. 3, PGD on the ℓ2 distance between student and teacher outputs);
 * augmentation along weak directions (§4.3) and the sweep over d′.
 
+Both chapters: missing values (``as_number``, ``fmt``), the footnote-4 split of student nodes
+(``fan_out_by_specialization``) and the verdict rows, each stating its tolerance
+(``gradient_claim``, ``l_shape_claim``, ``weak_teacher_claim``, ``paired_margin``).
+
 Every random draw takes an explicit ``torch.Generator``; nothing here touches global seeds. The
 networks are tiny, so training and measuring run single-threaded on the CPU
 (``tsrobust.runtime.torch_threads`` restores the thread count afterwards); the experiments take ``device="cuda"`` to train on a GPU,
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,7 +41,9 @@ from tqdm.auto import tqdm
 
 from tsrobust.params import Setting
 from tsrobust.runtime import torch_threads
-from tsrobust.specialization import best_nc, normalized_correlation
+from tsrobust import results
+from tsrobust.specialization import (SPECIALIZED_NC, UNSPECIALIZED_NC, best_nc,
+                                     normalized_correlation)
 
 DTYPE = torch.float64
 """The toys are tiny; double precision keeps ε_in, ε_out and angles clean near convergence."""
@@ -238,9 +245,15 @@ def relu_population_gradient(w, w_star) -> torch.Tensor:
         E[∇_w J] = ½ (w − w*) + (1/2π) (θ w* − ‖w*‖/‖w‖ · sin θ · w),
 
     with θ the angle between w and w*. The first term is the linear part (alone it would give
-    global convergence); the second comes from the ReLU gating. (The slide's ``‖w*_X‖`` is a
-    conversion artefact of ‖w*‖.) ``w`` must be non-zero; ``w_star = 0`` gives ½ w.
-    Returns a float64 tensor of the shape of ``w``.
+    global convergence); the second comes from the ReLU gating. The slide writes the factor as
+    ``‖w*_X‖``; no X enters the expectation, and the factor is the teacher norm ‖w*‖ (which is
+    what ``gradient_check`` tests against Monte Carlo). With ‖w‖ = ‖w*‖ = 1, w* = e₁ and
+    w = cos θ e₁ + sin θ e₂ the two non-zero components are
+
+        along w*:  ½(cos θ − 1) + (θ − sin θ cos θ)/2π,     along e₂:  ½ sin θ − sin²θ/2π.
+
+    ``w`` must be non-zero; ``w_star = 0`` gives ½ w. Returns a float64 tensor of the shape of
+    ``w``.
     """
     w, w_star = _vector(w, "w"), _vector(w_star, "w_star")
     if w.shape != w_star.shape:
@@ -286,6 +299,22 @@ def relu_gradient_monte_carlo(w, w_star, n_samples: int, generator: torch.Genera
     return mean, (var / n_samples).sqrt()
 
 
+def max_abs_z_level(n: int, prob: float) -> float:
+    """The level that the largest of ``n`` independent |N(0, 1)| values stays below with
+    probability ``prob``: Φ⁻¹((1 + prob^{1/n}) / 2). ``prob = 0.5`` gives the median largest
+    |z| expected from sampling noise alone; ``prob = 0.99`` a level exceeded by chance once in a
+    hundred runs."""
+    n = _positive_int("n", n)
+    if not 0.0 < prob < 1.0:
+        raise ValueError(f"prob must lie in (0, 1), got {prob}")
+    tail = -math.expm1(math.log(prob) / n)  # P(one |z| exceeds the level)
+    return -statistics.NormalDist().inv_cdf(tail / 2)
+
+
+GATING_ERROR = 0.1
+"""Relative error of the gating term used to show what the Monte-Carlo check can detect."""
+
+
 @_single_threaded
 def gradient_check(
     d: int, thetas, sample_sizes, repeats: int, generator: torch.Generator, *, progress: bool = True
@@ -295,8 +324,13 @@ def gradient_check(
     For each θ (‖w‖ = ‖w*‖ = 1) and N, draws ``repeats`` independent estimates. Returns
     ``(values, arrays)``: arrays ``rms_error[θ, N]`` (root mean square over repeats of
     ‖ĝ_N − g‖), ``mean_stderr[θ, N]`` (the estimates' own standard error, √Σ_i se_i²),
-    ``z_max[θ, N]`` (largest |ĝ_i − g_i| / se_i over coordinates and repeats), ``analytic[θ, d]``;
-    values: the fitted log-log slope of the error in N (−½ expected) and the largest z-score.
+    ``z_max[θ, N]`` (largest |ĝ_i − g_i| / se_i over coordinates and repeats), ``analytic[θ, d]``,
+    and ``gating_shift_z[θ]``: ‖Δ‖ / ‖se‖ at the largest N for Δ = ``GATING_ERROR`` × the gating
+    term (1/2π)(θ w* − ‖w*‖/‖w‖ sin θ w), a lower bound on how far such an error in the formula
+    would move the largest coordinate z-score (max_i |Δ_i|/se_i ≥ ‖Δ‖/‖se‖). Values: the fitted
+    log-log slope of the error in N (−½ expected), the largest z-score, the number of z-scores
+    and, for that many Gaussian z-scores, the median largest |z| (``z_median_max``) and the
+    level reached by chance once in a hundred runs (``z_chance_1pct``; ``max_abs_z_level``).
     """
     thetas = [float(t) for t in thetas]
     sample_sizes = [_positive_int("sample size", n) for n in sample_sizes]
@@ -305,11 +339,13 @@ def gradient_check(
     stderr = np.zeros_like(rms)
     z_max = np.zeros_like(rms)
     analytic = np.zeros((len(thetas), d))
+    gating = np.zeros(len(thetas))
     jobs = [(i, j) for i in range(len(thetas)) for j in range(len(sample_sizes))]
     for i, j in tqdm(jobs, desc="gradient check", disable=not progress, leave=False):
         w, w_star = vectors_at_angle(thetas[i], d)
         g = relu_population_gradient(w, w_star)
         analytic[i] = g.numpy()
+        gating[i] = float((g - 0.5 * (w - w_star)).norm())
         errs, ses, zs = [], [], []
         for _ in range(repeats):
             mean, se = relu_gradient_monte_carlo(w, w_star, sample_sizes[j], generator)
@@ -322,9 +358,13 @@ def gradient_check(
     slope = float(np.polyfit(np.log(sample_sizes), np.log(rms.mean(0)), 1)[0]) if len(
         sample_sizes
     ) > 1 else float("nan")
+    n_z = len(thetas) * len(sample_sizes) * repeats * d
     values = {"loglog_slope": slope, "z_max": float(z_max.max()), "thetas": thetas,
-              "sample_sizes": sample_sizes, "repeats": repeats, "d": d}
-    arrays = {"rms_error": rms, "mean_stderr": stderr, "z_max": z_max, "analytic": analytic}
+              "sample_sizes": sample_sizes, "repeats": repeats, "d": d, "n_z": n_z,
+              "z_median_max": max_abs_z_level(n_z, 0.5),
+              "z_chance_1pct": max_abs_z_level(n_z, 0.99)}
+    arrays = {"rms_error": rms, "mean_stderr": stderr, "z_max": z_max, "analytic": analytic,
+              "gating_shift_z": GATING_ERROR * gating / stderr[:, -1]}
     return values, arrays
 
 
@@ -1057,7 +1097,9 @@ def l_shape_experiment(
 ):
     """Source D "L-shape curve at convergence" / Corollary 1 on full-rank Gaussian input: train an
     over-realized student to convergence, then per student node its best NC to a teacher node vs
-    its fan-out norm (``l_shape``, on ``n_eval`` fresh inputs)."""
+    its fan-out norm (``l_shape``, on ``n_eval`` fresh inputs). Values: the footnote-4 split of
+    the nodes whose boundary lies in the data (``fan_out_by_specialization``; a mean is ``None``
+    when its group is empty) and the counts of dead and always-on nodes."""
     g = make_generator(seed, STREAM_L_SHAPE)
     teacher = make_teacher(d, teacher_width, outputs, g)
     student = make_student(d, student_width, outputs, g)
@@ -1066,29 +1108,22 @@ def l_shape_experiment(
                          record_every=max(1, steps // 50), progress=progress, desc="L-shape")
     shape = l_shape(student, teacher, x_eval)
     bnc = best_nc(node_correlations(student, teacher, x_eval)).numpy()
-    boundary = shape["node_class"] == 0
-    specialized = shape["best_corr"] >= SPECIALIZED_NC
-    fan = shape["fan_out_norm"]
     values = {
         "final_loss": hist.loss[-1],
         "mbnc": float(bnc.mean()),
-        "n_specialized": int((boundary & specialized).sum()),
-        "n_unspecialized": int((boundary & ~specialized).sum()),
+        **fan_out_by_specialization(shape["best_corr"], shape["fan_out_norm"],
+                                    shape["node_class"]),
         "n_dead": int((shape["node_class"] == 1).sum()),
         "n_always_on": int((shape["node_class"] == 2).sum()),
-        "mean_fan_out_specialized": float(fan[boundary & specialized].mean())
-        if (boundary & specialized).any() else float("nan"),
-        "mean_fan_out_unspecialized": float(fan[boundary & ~specialized].mean())
-        if (boundary & ~specialized).any() else float("nan"),
     }
     arrays = {**shape, "teacher_best_nc": bnc, "steps": np.asarray(hist.steps),
               "loss": np.asarray(hist.loss)}
     return values, arrays
 
 
-SPECIALIZED_NC = 0.9
-"""A node counts as specialized when its best NC is at least 0.9 (source A, §5.4 footnote 4:
-NC > 0.9 specialized, NC < 0.8 unspecialized)."""
+# SPECIALIZED_NC = 0.9 and UNSPECIALIZED_NC = 0.8 (imported from ``tsrobust.specialization``):
+# source A, §5.4 footnote 4 calls a node specialized if its NC is larger than 0.9 and
+# unspecialized if it is smaller than 0.8; nodes in between are neither.
 
 ALIGNED_NC = 0.99
 """In the weak-teacher experiment, a teacher node counts as learned once its best NC is ≥ 0.99."""
@@ -1115,7 +1150,8 @@ def weak_teacher_experiment(
     (p = ``decay``); per teacher node, the best NC over student nodes at ``records`` + 1 points
     of training, and the first recorded step at which it reaches ``ALIGNED_NC`` (−1: never). The
     Spearman correlation of strength ‖v*_j‖ and that step counts never-aligned nodes as the
-    slowest."""
+    slowest; it is ``None`` when undefined (every node reached ``ALIGNED_NC`` at the same
+    recorded step, or none did)."""
     g = make_generator(seed, STREAM_WEAK)
     teacher = make_teacher(d, teacher_width, outputs, g, fan_out_decay=decay)
     student = make_student(d, student_width, outputs, g)
@@ -1133,7 +1169,7 @@ def weak_teacher_experiment(
     censored = np.where(learned, first, steps_arr[-1] + 1)
     values = {"final_loss": hist.loss[-1], "n_learned": int(learned.sum()),
               "steps_to_align": first.tolist(),
-              "spearman_strength_vs_steps": spearman(strength, censored)}
+              "spearman_strength_vs_steps": as_number(spearman(strength, censored))}
     arrays = {"steps": steps_arr, "best_nc": bnc, "teacher_fan_out": strength,
               "loss": np.asarray(hist.loss), "steps_to_align": first}
     return values, arrays
@@ -1372,3 +1408,160 @@ def subspace_sweep(
     values = {"d_subs": d_subs, "mean_eps_out": mean_out.tolist(),
               "eps_out_decreases_with_d_sub": bool(np.all(np.diff(mean_out) < 0))}
     return values, {"d_subs": np.asarray(d_subs), **out}
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. Missing values and verdicts of chapters 1–2 (results.Row rows, each stating its tolerance)
+# ----------------------------------------------------------------------------------------------
+
+MISSING = "—"
+"""How a missing value (an empty group, an undefined correlation) is shown."""
+
+
+def as_number(x) -> float | None:
+    """``x`` as a finite float, or ``None`` when missing: ``None``, NaN, ±inf, or the strings
+    ``"nan"``/``"inf"`` that ``results`` stores for non-finite floats."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fmt(x, spec: str = ".3f") -> str:
+    """``x`` formatted with ``spec``, or ``MISSING`` when it is missing (``as_number``)."""
+    v = as_number(x)
+    return MISSING if v is None else format(v, spec)
+
+
+def fan_out_by_specialization(best_corr, fan_out_norm, node_class) -> dict:
+    """Source A footnote 4 applied to the student nodes whose boundary lies in the data
+    (``node_class`` 0; Corollary 1 is about these): *specialized* if the best NC to a teacher
+    node is larger than ``SPECIALIZED_NC`` (0.9), *unspecialized* if smaller than
+    ``UNSPECIALIZED_NC`` (0.8), *in between* otherwise. Per group the count and the mean fan-out
+    norm ‖v_k‖, and the largest fan-out of the unspecialized nodes; a mean or maximum over an
+    empty group is ``None`` (shown as ``MISSING``)."""
+    corr, fan = np.asarray(best_corr, dtype=float), np.asarray(fan_out_norm, dtype=float)
+    boundary = np.asarray(node_class) == 0
+    groups = {"specialized": boundary & (corr > SPECIALIZED_NC),
+              "unspecialized": boundary & (corr < UNSPECIALIZED_NC)}
+    groups["between"] = boundary & ~groups["specialized"] & ~groups["unspecialized"]
+    out = {}
+    for name, keep in groups.items():
+        out[f"n_{name}"] = int(keep.sum())
+        out[f"mean_fan_out_{name}"] = float(fan[keep].mean()) if keep.any() else None
+    unspec = groups["unspecialized"]
+    out["max_fan_out_unspecialized"] = float(fan[unspec].max()) if unspec.any() else None
+    return out
+
+
+def fan_out_sentence(split: dict) -> str:
+    """A ``fan_out_by_specialization`` split in words (markdown)."""
+    return (f"{split['n_specialized']} specialized (NC > {SPECIALIZED_NC}) with mean fan-out "
+            f"**{fmt(split['mean_fan_out_specialized'])}**, {split['n_between']} in between "
+            f"with **{fmt(split['mean_fan_out_between'])}**, and {split['n_unspecialized']} "
+            f"unspecialized (NC < {UNSPECIALIZED_NC}) with **"
+            f"{fmt(split['mean_fan_out_unspecialized'])}** (largest "
+            f"{fmt(split['max_fan_out_unspecialized'])})")
+
+
+def paired_margin(a, b, floor: float = 0.0) -> float:
+    """What mean(a) − mean(b) of paired measurements must exceed to count as a direction: two
+    standard errors of the mean paired difference, and at least ``floor``."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.size < 2:
+        return float(floor)
+    return max(float(floor), 2 * float(diff.std(ddof=1)) / math.sqrt(diff.size))
+
+
+SLOPE_TOL = 0.1
+"""The Monte-Carlo error counts as pure sampling noise when its log-log slope in N is within
+0.1 of −½ …"""
+Z_TOL = 6.0
+"""… and no coordinate of any estimate is more than 6 of its standard errors from the formula
+(``gradient_check`` also reports the levels Gaussian noise alone reaches)."""
+L_SHAPE_MAX_RATIO = 0.2
+"""Corollary 1's L counts as present when the unspecialized nodes' mean fan-out is below 0.2 ×
+the specialized nodes' (the corollary bounds the fan-out; the ratio is this book's choice)."""
+ANGLE_RATIO = 10.0
+"""Theorems 1–2 on data exactly in 𝒳: the projected angle outside 𝒳 counts as large and the
+one inside as small when the mean outside angle exceeds 10 × the mean inside angle."""
+ROUNDING_TOL = 1e-9
+"""Theorem 1: with data exactly in 𝒳 the out-of-plane weights must not move; in float64 a
+largest change below 1e-9 is rounding."""
+SPEARMAN_Z = 1.645
+"""A rank correlation counts as a direction beyond 1.645/√(n − 1): under chance Spearman's ρ
+over n pairs has standard deviation 1/√(n − 1), so this is the one-sided 5 % level."""
+
+
+def gradient_claim(values: dict) -> results.Row:
+    """Source D "An Analytic Formula": is the Monte-Carlo error pure sampling noise?"""
+    slope, z = as_number(values["loglog_slope"]), as_number(values["z_max"])
+    holds = (slope is not None and z is not None and abs(slope + 0.5) <= SLOPE_TOL
+             and z <= Z_TOL)
+    return results.Row(
+        "Monte-Carlo error slope in N", ours=slope, paper="−0.5 (formula exact)",
+        source="D, \"An Analytic Formula\"", verdict="direction holds" if holds else "differs",
+        note=f"holds if the slope is within {SLOPE_TOL} of −0.5 and the largest z-score "
+             f"({fmt(z, '.2f')}) is at most {Z_TOL:g}; Gaussian noise alone gives "
+             f"{values['z_median_max']:.2f} (median) over {values['n_z']} z-scores")
+
+
+def l_shape_claim(values: dict) -> results.Row:
+    """Source D "L-shape curve" / Corollary 1: unspecialized nodes whose boundary lies in the
+    data carry small fan-out. Ours: the ratio of the unspecialized to the specialized mean
+    fan-out (``l_shape_experiment``). No unspecialized node at all contradicts nothing, so the
+    direction holds; no specialized node leaves no L, so it differs."""
+    spec = as_number(values["mean_fan_out_specialized"])
+    unspec = as_number(values["mean_fan_out_unspecialized"])
+    rule = (f"holds if the mean fan-out of unspecialized nodes (NC < {UNSPECIALIZED_NC}) is below "
+            f"{L_SHAPE_MAX_RATIO} × that of specialized ones (NC > {SPECIALIZED_NC})")
+    common = dict(quantity="L-shape: mean fan-out, unspecialized / specialized",
+                  paper="≈ 0 (Corollary 1)", source="D, \"L-shape curve\"; A, Cor. 1")
+    if spec is None:
+        return results.Row(**common, ours=None, verdict="differs",
+                           note=f"no specialized node with its boundary in the data; {rule}")
+    if unspec is None:
+        return results.Row(**common, ours=None, verdict="direction holds",
+                           note="no unspecialized node with its boundary in the data, so none "
+                                f"carries fan-out; {rule}")
+    ratio = unspec / spec
+    return results.Row(**common, ours=ratio, note=f"ratio of the two means; {rule}",
+                       verdict="direction holds" if results.exceeds(L_SHAPE_MAX_RATIO, ratio)
+                       else "differs")
+
+
+def spearman_margin(n: int) -> float:
+    """``SPEARMAN_Z`` / √(n − 1): how far from 0 a rank correlation over ``n`` pairs must be to
+    count as a direction."""
+    n = _positive_int("n", n)
+    return SPEARMAN_Z / math.sqrt(n - 1) if n > 1 else math.inf
+
+
+def weak_teacher_claim(values: dict, n_teacher: int) -> results.Row:
+    """Source D "Weak teacher nodes are slow to learn": Spearman's ρ between teacher strength
+    ‖v*_j‖ and the step at which node j is copied (``weak_teacher_experiment``) must be below
+    −``spearman_margin(n_teacher)``; an undefined ρ (no ordering at all) differs."""
+    rho, m = as_number(values["spearman_strength_vs_steps"]), spearman_margin(n_teacher)
+    rule = f"holds if ρ < −{m:.2f} (one-sided 5 % level for {n_teacher} nodes)"
+    if rho is None:
+        note = (f"undefined: all teacher nodes were copied at the same recorded step, or none; "
+                f"{rule}")
+    else:
+        note = f"rank correlation over teacher nodes; {rule}"
+    return results.Row(
+        "weak teacher: Spearman(strength, steps)", ours=rho, paper="< 0 (weak = slow)",
+        source="D, \"Weak teacher nodes are slow to learn\"", note=note,
+        verdict="direction holds" if rho is not None and results.exceeds(-rho, 0.0, m)
+        else "differs")
+
+
+def verdict_summary(rows) -> str:
+    """One sentence from a list of ``results.Row``: how many claims hold, and which differ."""
+    rows = list(rows)
+    differ = [r.quantity for r in rows if r.verdict == "differs"]
+    held = len(rows) - len(differ)
+    if not differ:
+        return f"In this run all {len(rows)} claims hold."
+    return (f"In this run {held} of the {len(rows)} claims hold; these differ: "
+            + "; ".join(f"*{q}*" for q in differ) + ".")
