@@ -90,6 +90,19 @@ def test_right_panel_is_strongly_robust_but_not_l2_robust():
             1 - eps**2)
 
 
+@pytest.mark.parametrize("n", [401, 801])
+def test_right_panel_grid_error_is_the_one_cell_at_the_origin(n):
+    # Both closed quadrants contain the origin; region_teacher labels it B (the later region)
+    # and the student's line passes through it (says A): exactly one cell of area h², centred
+    # at the origin when n is odd. An even grid has no cell centre on the line inside Ω_A ∪ Ω_B.
+    w, b = at.FIG32_RIGHT_STUDENT
+    h2 = (2 / n) ** 2
+    assert at.region_teacher(at.FIG32_RIGHT_TEACHER, np.zeros((1, 2)))[0] == at.B
+    assert at.linear_student(np.zeros((1, 2)), w, b)[0] == at.A
+    assert at.adversarial_area_grid(at.FIG32_RIGHT_TEACHER, w, b, n) == pytest.approx(h2)
+    assert at.adversarial_area_grid(at.FIG32_RIGHT_TEACHER, w, b, n + 1) == 0.0
+
+
 def test_polygon_clip_and_area_against_monte_carlo():
     rng = np.random.default_rng(0)
     poly = at.box(-1, 2, 0, 1)
@@ -166,6 +179,12 @@ def test_sq_learner_cost_matches_the_closed_form_and_the_budget():
     found, used = at.learn_parity_sq(at.CorrelationOracle(at.ParityTeacher(d, S), 0.1, rng),
                                      d, budget=5)
     assert found is None and used == 5
+
+
+def test_sq_lower_bound_by_hand():
+    # 4α²(N − 1): for |S| = d/2 at d = 16 there are C(15, 7) = 6435 teachers of that size.
+    assert at.sq_lower_bound(math.comb(15, 7), 0.05) == pytest.approx(0.01 * 6434)
+    assert at.sq_lower_bound(1, 0.05) == 0.0
 
 
 def test_adversarial_oracle_stays_within_tolerance():
@@ -257,6 +276,19 @@ def test_sparse_error_exact_by_hand_and_against_monte_carlo():
     alpha = np.zeros(100)
     alpha[0], alpha[-1] = -1.7, 2.3
     assert at.error_rate(alpha, x) == pytest.approx(at.sparse_error_exact(-1.7, 2.3), abs=2e-3)
+
+
+def test_paper_point_is_wrong_exactly_when_a1_plus_1_01_a100_is_negative():
+    # Example 4.1's point x1 = 1, x100 = 1.01 (teacher: 1): the sparse student says −1 iff
+    # α1 + 1.01·α100 < 0, i.e. (α1 < 0 < α100) iff |α1| > 1.01·|α100|.
+    point = np.zeros((1, 100))
+    point[0, 0], point[0, -1] = 1.0, 1.01
+    assert at.teacher_41(point)[0] == 1
+    for a1, a100 in [(-2.01, 1.98), (-2.04, 2.05), (-2.0, 2.0), (-2.03, 2.0)]:
+        alpha = np.zeros(100)
+        alpha[0], alpha[-1] = a1, a100
+        wrong = at.predict_41(alpha, point)[0] != 1
+        assert wrong == (a1 + 1.01 * a100 < 0) == (abs(a1) > 1.01 * abs(a100))
 
 
 # --------------------------------------------------------------------------------------------

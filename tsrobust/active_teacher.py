@@ -8,8 +8,10 @@ The objects of the paper, in its order:
   (convex polygons clipped by half-planes).
 - §4.1–4.2, Thms 4.2–4.3: parity teachers. An active teacher ("I am a parity") lets the student
   recover S with d + 1 data queries (:func:`learn_parity_active`); a passive teacher leaves the
-  student with a fit on μ that is at chance on ν, or with correlation (statistical) queries and
-  gradient descent, whose cost explodes with |S|.
+  student with a fit on μ that is at chance on ν, or with correlation (statistical) queries
+  (:func:`learn_parity_sq`, whose cost is the rank of S in its search order). The
+  gradient-descent student (:func:`train_parity_gd`) is this book's addition: the paper runs no
+  such experiment, it cites work on the hardness of learning neural networks [10, 11, 24].
 - Example 4.1: x ∈ [0,1]^100, the teacher compares x1 with x100; dense and sparse least squares
   without bias, the adversarial construction of the text, and integer rounding.
 - Example 4.2 and App. A: disks vs textured squares, a small CNN, and a max-pool(3, stride 1)
@@ -90,9 +92,9 @@ CH08_SETTINGS = {
     "eval_every": Setting(int, smoke=20, gpu=10, paper=10, min=1,
                           doc="SGD steps between two evaluations on fresh images"),
     "channels": Setting(tuple, smoke=(8, 16, 32), gpu=(16, 32, 64), paper=(16, 32, 64), min=1,
-                        doc="channels of the 3 conv layers (cut off in the source: our choice)"),
+                        doc="channels of the 3 conv layers (App. A.2 gives none: our choice)"),
     "kernel_size": Setting(int, smoke=3, gpu=3, paper=3, min=1,
-                           doc="kernel of the conv layers (cut off in the source: our choice)"),
+                           doc="kernel of the conv layers (App. A.2 gives none: our choice)"),
     "torch_threads": Setting(int, smoke=1, gpu=0, paper=1, min=0,
                              doc="CPU threads for the CNN (0: torch's default)"),
     "device": Setting(str, smoke="cpu", gpu="auto", paper="cpu", choices=("cpu", "cuda", "auto"),
@@ -487,7 +489,9 @@ def _torch_generator(rng: np.random.Generator) -> torch.Generator:
 def train_parity_gd(d: int, S, *, width: int, batch: int, lr: float, budget: int, seed,
                     eval_every: int = 50, n_eval: int = 2000, target: float = 0.95,
                     progress: bool = True) -> dict:
-    """A student that learns T = f_S from samples of ν by gradient descent (§4.1, [10, 34]).
+    """A student that learns T = f_S from samples of ν by gradient descent: the book's addition
+    to §4.1 (the paper runs no such experiment; it cites [10, 11, 24] on the hardness of learning
+    neural networks and [34] on failures of gradient-based learning).
 
     A one-hidden-layer ReLU network of ``width`` units on the ±1 encoding of x, hinge loss on ±1
     labels, plain SGD with ``batch`` fresh samples of ν per step (online: no sample is reused).
@@ -724,8 +728,8 @@ class ShapeCNN(nn.Module):
     """The student of Example 4.2 (App. A.2): 3 conv layers with 2 max pools between them, a
     global average pool and a linear layer to 2 classes.
 
-    The layer line of App. A.2 is cut off in the source: channels, kernel size (with 'same'
-    padding), ReLU activations and 2×2 pools are our choices. With ``prefilter`` the input first
+    App. A.2 names these layers but gives no layer sizes we could use: channels, kernel size
+    (with 'same' padding), ReLU activations and 2×2 pools are our choices. With ``prefilter`` the input first
     goes through :func:`maxpool_prefilter` (Fig. 4.3 right).
     """
 
@@ -992,8 +996,10 @@ def sq_experiment(cfg, progress: bool = True) -> dict:
 
 
 def gd_experiment(cfg, progress: bool = True) -> tuple[dict, dict]:
-    """§4.1 with gradient descent: SGD steps until the student reaches ``gd_target`` on ν, for
-    each size in ``gd_sizes`` and ``gd_repeats`` random teachers, within ``gd_budget`` steps."""
+    """The book's gradient-descent addition to §4.1 (not an experiment of the paper): SGD steps
+    until :func:`train_parity_gd` reaches ``gd_target`` on ν, for each size in ``gd_sizes`` and
+    ``gd_repeats`` random teachers, at the single dimension ``gd_d``, within ``gd_budget``
+    steps."""
     rng = np.random.default_rng((cfg.seed, STREAM_GD))
     rows, arrays = [], {}
     jobs = [(size, rep) for size in cfg.gd_sizes for rep in range(cfg.gd_repeats)]
