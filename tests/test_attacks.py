@@ -283,6 +283,20 @@ def test_robust_accuracy_of_student_equal_to_teacher_is_one():
         assert mu == 1.0 and var == 0.0
 
 
+def test_robust_accuracy_on_given_subsets_is_the_mean_of_each_subset():
+    teacher, student = small_net(4), small_net(6)
+    x = images(12, seed=3)
+    subsets = [torch.tensor([0, 1, 2, 3]), torch.tensor([4, 5, 6, 7]), torch.tensor([0, 5, 9])]
+    clean = lambda xb, g: xb  # noqa: E731
+    mu, var = attacks.robust_accuracy_of(student, teacher, x, clean, subsets=subsets)
+    each = torch.tensor([attacks.agreement(student, teacher, x[i]).float().mean().item()
+                         for i in subsets], dtype=torch.float64)
+    assert mu == pytest.approx(float(each.mean())) and var == pytest.approx(float(each.var()))
+    with pytest.raises(ValueError, match="subsample or"):
+        attacks.robust_accuracy_of(student, teacher, x, clean, subsets=subsets, subsample=2,
+                                   generator=gen())
+
+
 def test_robust_accuracy_drops_under_attack_and_reports_variance():
     teacher, student = small_net(4), small_net(4)
     with torch.no_grad():  # a student close to the teacher: agrees on clean data, not under attack

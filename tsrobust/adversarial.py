@@ -177,15 +177,6 @@ def eval_subsets(n_pool: int, cfg, generator: torch.Generator) -> list[torch.Ten
             for _ in range(cfg.repeats)]
 
 
-def _on_subsets(student, teacher, x_pool, make_adversarial, subsets, generator):
-    """(μ, σ²) of the robust accuracy over the evaluations, one per subset (ddof = 1)."""
-    accs = torch.tensor([attacks.robust_accuracy_of(student, teacher,
-                                                    x_pool[idx.to(x_pool.device)],
-                                                    make_adversarial, generator=generator)[0]
-                         for idx in subsets], dtype=torch.float64)
-    return float(accs.mean()), float(accs.var(unbiased=True)) if len(accs) > 1 else 0.0
-
-
 def attack_suite(student, teacher, surrogate, x_pool: torch.Tensor, cfg,
                  generator: torch.Generator,
                  subsets: list[torch.Tensor] | None = None) -> dict[str, tuple[float, float]]:
@@ -220,7 +211,8 @@ def attack_suite(student, teacher, surrogate, x_pool: torch.Tensor, cfg,
             surrogate, teacher, xb, eps=cfg.linf_eps, alpha=cfg.linf_alpha,
             steps=cfg.eval_steps, norm="linf", generator=g),
     }
-    return {name: _on_subsets(student, teacher, x_pool, makers[name], subsets, generator)
+    return {name: attacks.robust_accuracy_of(student, teacher, x_pool, makers[name],
+                                             generator=generator, subsets=subsets)
             for name in ATTACKS}
 
 
@@ -409,7 +401,8 @@ def run_deep(cfg, data, *, device="cpu", progress: bool = True):
         linf = lambda xb, g, s=student: attacks.pgd(  # noqa: E731
             attacks.oracle_objective(s, teacher), xb, eps=cfg.linf_eps, alpha=cfg.linf_alpha,
             steps=cfg.eval_steps, norm="linf", generator=g)
-        robust[col] = list(_on_subsets(student, teacher, x_pool, linf, subsets, evaluator))
+        robust[col] = list(attacks.robust_accuracy_of(student, teacher, x_pool, linf,
+                                                      generator=evaluator, subsets=subsets))
     values = {"columns": list(spec), "spec": spec, "linf_robust": robust,
               "teacher_test_accuracy": teacher_res.values["test_accuracy_pruned"],
               "teacher_widths": list(teacher.widths)}

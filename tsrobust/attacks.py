@@ -367,15 +367,22 @@ def agreement(student, teacher, x: torch.Tensor) -> torch.Tensor:
 
 def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, repeats: int = 1,
                        generator: torch.Generator | None = None, batch_size: int = EVAL_BATCH,
-                       subsample: int | None = None) -> tuple[float, float]:
+                       subsample: int | None = None,
+                       subsets: list[torch.Tensor] | None = None) -> tuple[float, float]:
     """Robust accuracy of ``student`` w.r.t. ``teacher`` under any attack, repeated (§5.4).
 
     ``make_adversarial(x_batch, generator) -> x′_batch`` is run batch by batch, with both models
     in eval mode and frozen; the accuracy of one evaluation is the fraction of ``x′`` on which the
     student's argmax agrees with the teacher's. ``repeats`` evaluations (fresh attack randomness
-    each; with ``subsample``, each on a fresh random subset of that many images of ``x``) give the
-    mean μ and the sample variance σ² (``ddof = 1``; 0 for one repeat), as fractions in [0, 1].
+    each; with ``subsample``, each on a fresh random subset of that many images of ``x``; with
+    ``subsets``, one evaluation per given index tensor into ``x``, so that several students or
+    attacks can be evaluated on the same images) give the mean μ and the sample variance σ²
+    (``ddof = 1``; 0 for one repeat), as fractions in [0, 1].
     """
+    if subsets is not None:
+        if subsample is not None or not subsets:
+            raise ValueError("give either subsample or a non-empty list of subsets, not both")
+        repeats = len(subsets)
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int ≥ 1, got {repeats!r}")
     if subsample is not None and not 1 <= subsample <= len(x):
@@ -384,9 +391,11 @@ def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, r
         raise ValueError("subsample needs a torch.Generator (generator=...)")
     accs = []
     with frozen(student, teacher):
-        for _ in range(repeats):
+        for r in range(repeats):
             xs = x
-            if subsample is not None:
+            if subsets is not None:
+                xs = x[subsets[r].to(x.device)]
+            elif subsample is not None:
                 idx = torch.randperm(len(x), generator=generator, device=generator.device)
                 xs = x[idx[:subsample].to(x.device)]
             hits = torch.zeros((), device=x.device)
