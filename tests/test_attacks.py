@@ -356,6 +356,43 @@ def test_transfer_attack_evaluated_on_the_target():
     assert 0.0 <= mu <= 1.0
 
 
+@pytest.mark.parametrize("norm, eps, alpha", [("linf", 10 / 255, 0.01), ("l2", 0.5, 0.1),
+                                              ("l1", 5.0, 1.0)])
+def test_chunked_gradients_give_the_one_pass_iterates(norm, eps, alpha):
+    s, t = small_net(3).double(), small_net(4).double()
+    x = images(10, seed=2).double()
+    sizes = []
+
+    def objective(z):
+        sizes.append(len(z))
+        return oracle_objective(s, t)(z)
+
+    kw = dict(eps=eps, alpha=alpha, steps=4, norm=norm, random_start=True)
+    one = pgd(objective, x, generator=gen(5), **kw)
+    sizes.clear()
+    chunked = pgd(objective, x, generator=gen(5), chunk_size=3, **kw)
+    assert sizes == [3, 3, 3, 1] * 4  # every step's gradient taken 3 images at a time
+    torch.testing.assert_close(chunked, one, atol=1e-12, rtol=0)
+    torch.testing.assert_close(fgsm(objective, x, eps=eps, chunk_size=4),
+                               fgsm(objective, x, eps=eps), atol=1e-12, rtol=0)
+
+
+def test_robust_accuracy_attacks_cpu_chunks_by_default():
+    s, t = small_net(3), small_net(4)
+    x = images(2 * attacks.CPU_CHUNK + 5, seed=1)
+    sizes = []
+
+    def clean(xb, g):
+        sizes.append(len(xb))
+        return xb
+
+    attacks.robust_accuracy_of(s, t, x, clean)
+    assert sizes == [attacks.CPU_CHUNK, attacks.CPU_CHUNK, 5]
+    sizes.clear()
+    attacks.robust_accuracy_of(s, t, x, clean, batch_size=len(x))
+    assert sizes == [len(x)]
+
+
 def test_bad_inputs_fail_fast():
     s, t = small_net(3), small_net(4)
     obj = oracle_objective(s, t)
@@ -369,6 +406,14 @@ def test_bad_inputs_fail_fast():
         fgsm(obj, images(), eps=-1.0)
     with pytest.raises(ValueError, match="repeats"):
         robust_accuracy(s, t, images(), eps=0.1, alpha=0.01, steps=1, repeats=0, generator=gen())
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_size"):
+            pgd(obj, images(), eps=0.1, alpha=0.01, steps=1, random_start=False, chunk_size=bad)
+        with pytest.raises(ValueError, match="chunk_size"):
+            fgsm(obj, images(), eps=0.1, chunk_size=bad)
+        with pytest.raises(ValueError, match="batch_size"):
+            robust_accuracy(s, t, images(), eps=0.1, alpha=0.01, steps=1, batch_size=bad,
+                            generator=gen())
 
 
 # -- chapter 5's attack suite -----------------------------------------------------------------

@@ -54,7 +54,13 @@ CW_STEPS = 50
 CW_LR = 0.01
 """CW: Adam learning rate in tanh space."""
 EVAL_BATCH = 500
-"""Images attacked at once in :func:`robust_accuracy` and friends."""
+"""Images attacked at once in :func:`robust_accuracy` and friends on an accelerator."""
+CPU_CHUNK = 64
+"""On a CPU, images per forward/backward pass of an attack: :func:`robust_accuracy_of` attacks
+batches of this size, and oracle-adversarial training passes it to :func:`pgd` as
+``chunk_size``. Larger passes are slower per image on a CPU (a layer's activations no longer stay
+in cache, and the allocator returns and re-faults their pages every step);
+``python -m tsrobust.bench --pgd-chunk`` measures this, and 32–64 were fastest there."""
 ATANH_CLAMP = 1 - 1e-6
 """CW: pixels are mapped to tanh space via atanh(clamp(2x − 1, ±ATANH_CLAMP)) so that black or
 white pixels get a finite pre-image."""
@@ -148,14 +154,30 @@ def _view(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.view(-1, *([1] * (like.ndim - 1)))
 
 
-def _input_grad(objective: Objective, x_adv: torch.Tensor, amp_dtype) -> torch.Tensor:
-    """Gradient of ``objective(x).sum()`` with respect to the input only (fp32, like ``x_adv``)."""
+def _check_chunk(chunk_size):
+    if chunk_size is not None and (not isinstance(chunk_size, int) or isinstance(chunk_size, bool)
+                                   or chunk_size < 1):
+        raise ValueError(f"chunk_size must be an int ≥ 1 or None, got {chunk_size!r}")
+
+
+def _input_grad(objective: Objective, x_adv: torch.Tensor, amp_dtype,
+                chunk_size: int | None = None) -> torch.Tensor:
+    """Gradient of ``objective(x).sum()`` with respect to the input only (fp32, like ``x_adv``),
+    computed ``chunk_size`` inputs at a time (all at once for ``None``)."""
+    if chunk_size is not None and len(x_adv) > chunk_size:
+        return torch.cat([_input_grad(objective, xc, amp_dtype) for xc in x_adv.split(chunk_size)])
     x_adv = x_adv.detach().requires_grad_(True)
     with torch.autocast(x_adv.device.type, dtype=amp_dtype or torch.bfloat16,
                         enabled=amp_dtype is not None):
         loss = _per_sample(objective(x_adv), len(x_adv))
     (grad,) = torch.autograd.grad(loss.float().sum(), x_adv)
     return grad
+
+
+def cpu_chunk(x: torch.Tensor) -> int | None:
+    """The ``chunk_size`` for attacking ``x``: :data:`CPU_CHUNK` on a CPU, ``None`` (the whole
+    batch in one pass) on an accelerator."""
+    return CPU_CHUNK if x.device.type == "cpu" else None
 
 
 # -- ℓ1 projection ---------------------------------------------------------------------------
@@ -246,7 +268,8 @@ def _l1_direction(grad: torch.Tensor, x_adv: torch.Tensor, sparsity: float) -> t
 
 def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
         norm: str = "linf", random_start: bool = True, generator: torch.Generator | None = None,
-        l1_sparsity: float = L1_SPARSITY, amp_dtype: torch.dtype | None = None) -> torch.Tensor:
+        l1_sparsity: float = L1_SPARSITY, amp_dtype: torch.dtype | None = None,
+        chunk_size: int | None = None) -> torch.Tensor:
     """Projected gradient ascent on ``objective`` (per-sample loss ``[B]``) in the ``norm`` ε-ball.
 
     Madry et al. (2017), as used for Eq. 3 and Table 1 of source A:
@@ -258,6 +281,10 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
       ``torch.Generator`` on ``x``'s device, required then).
     - ``amp_dtype`` (e.g. ``torch.bfloat16`` on a GPU): run the objective under autocast; the
       perturbation and its updates stay in ``x``'s dtype.
+    - ``chunk_size``: take each gradient that many inputs at a time (see :data:`CPU_CHUNK`);
+      only for an objective whose loss of a sample depends on that sample's input alone, like
+      :func:`oracle_objective` (not :func:`ce_objective`, which holds labels for the whole
+      batch). The iterates are those of one pass up to floating-point rounding.
 
     Without random start, the ℓ∞ and ℓ2 iterates equal torchattacks' ``PGD`` / ``PGDL2`` with a
     cross-entropy objective (tested). Gradients are taken with ``torch.autograd.grad`` w.r.t. the
@@ -266,12 +293,13 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
     _check_budget(eps, alpha, steps)
+    _check_chunk(chunk_size)
     if not 0 <= l1_sparsity < 1:
         raise ValueError(f"l1_sparsity must be in [0, 1), got {l1_sparsity!r}")
     x = _check_images(x)
     x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
     for _ in range(steps):
-        grad = _input_grad(objective, x_adv, amp_dtype)
+        grad = _input_grad(objective, x_adv, amp_dtype, chunk_size)
         if norm == "linf":
             x_adv = x_adv + alpha * grad.sign()
             delta = (x_adv - x).clamp(-eps, eps)
@@ -290,11 +318,14 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
 
 
 def fgsm(objective: Objective, x: torch.Tensor, *, eps: float,
-         amp_dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Fast gradient sign method (Goodfellow et al. 2014): ``clip(x + ε sign ∇objective, 0, 1)``."""
+         amp_dtype: torch.dtype | None = None, chunk_size: int | None = None) -> torch.Tensor:
+    """Fast gradient sign method (Goodfellow et al. 2014): ``clip(x + ε sign ∇objective, 0, 1)``.
+    ``amp_dtype`` and ``chunk_size`` as in :func:`pgd`."""
     _check_budget(eps)
+    _check_chunk(chunk_size)
     x = _check_images(x)
-    return (x + eps * _input_grad(objective, x, amp_dtype).sign()).clamp(0, 1).detach()
+    grad = _input_grad(objective, x, amp_dtype, chunk_size)
+    return (x + eps * grad.sign()).clamp(0, 1).detach()
 
 
 def cw_margin(logits: torch.Tensor, labels: torch.Tensor, kappa: float = CW_KAPPA) -> torch.Tensor:
@@ -366,7 +397,7 @@ def agreement(student, teacher, x: torch.Tensor) -> torch.Tensor:
 
 
 def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, repeats: int = 1,
-                       generator: torch.Generator | None = None, batch_size: int = EVAL_BATCH,
+                       generator: torch.Generator | None = None, batch_size: int | None = None,
                        subsample: int | None = None,
                        subsets: list[torch.Tensor] | None = None) -> tuple[float, float]:
     """Robust accuracy of ``student`` w.r.t. ``teacher`` under any attack, repeated (§5.4).
@@ -377,8 +408,13 @@ def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, r
     each; with ``subsample``, each on a fresh random subset of that many images of ``x``; with
     ``subsets``, one evaluation per given index tensor into ``x``, so that several students or
     attacks can be evaluated on the same images) give the mean μ and the sample variance σ²
-    (``ddof = 1``; 0 for one repeat), as fractions in [0, 1].
+    (``ddof = 1``; 0 for one repeat), as fractions in [0, 1]. ``batch_size``: images attacked at
+    once (default :data:`CPU_CHUNK` on a CPU, :data:`EVAL_BATCH` on an accelerator).
     """
+    if batch_size is None:
+        batch_size = cpu_chunk(x) or EVAL_BATCH
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int ≥ 1 or None, got {batch_size!r}")
     if subsets is not None:
         if subsample is not None or not subsets:
             raise ValueError("give either subsample or a non-empty list of subsets, not both")
@@ -410,7 +446,7 @@ def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, r
 
 def robust_accuracy(student, teacher, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
                     norm: str = "linf", repeats: int = 1, generator: torch.Generator | None = None,
-                    random_start: bool = True, batch_size: int = EVAL_BATCH,
+                    random_start: bool = True, batch_size: int | None = None,
                     subsample: int | None = None,
                     l1_sparsity: float = L1_SPARSITY) -> tuple[float, float]:
     """§5.4 robust accuracy under ``norm`` PGD: (μ, σ²) over ``repeats`` evaluations.

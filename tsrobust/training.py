@@ -416,7 +416,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     both applied per batch before the teacher labels it. ``adversarial``: ``dict(norm, eps,
     alpha, steps)`` → oracle-adversarial training (Eq. 3, teacher-target): each batch is replaced
     by ``tsrobust.attacks.pgd`` maximizing the ℓ2 distance between student and teacher logits
-    (random start), and the student is fit to the teacher's output there.
+    (random start; on a CPU its gradients are taken ``attacks.CPU_CHUNK`` images at a time), and
+    the student is fit to the teacher's output there.
 
     ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9) at constant ``lr``. With both
     ``noise_std`` and ``adversarial``, the noisy batch is clipped to [0, 1] before the attack.
@@ -458,7 +459,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                              eps=adversarial["eps"], alpha=adversarial["alpha"],
                              steps=adversarial["steps"], norm=adversarial["norm"],
                              random_start=True, generator=generator,
-                             amp_dtype=torch.bfloat16 if bf16 else None).detach()
+                             amp_dtype=torch.bfloat16 if bf16 else None,
+                             chunk_size=attacks.cpu_chunk(xb)).detach()
             student.train()
         with _autocast(device, bf16):
             if fixed_targets is not None:
