@@ -292,9 +292,8 @@ def test_robust_accuracy_on_given_subsets_is_the_mean_of_each_subset():
     each = torch.tensor([attacks.agreement(student, teacher, x[i]).float().mean().item()
                          for i in subsets], dtype=torch.float64)
     assert mu == pytest.approx(float(each.mean())) and var == pytest.approx(float(each.var()))
-    with pytest.raises(ValueError, match="subsample or"):
-        attacks.robust_accuracy_of(student, teacher, x, clean, subsets=subsets, subsample=2,
-                                   generator=gen())
+    with pytest.raises(ValueError, match="non-empty"):
+        attacks.robust_accuracy_of(student, teacher, x, clean, subsets=[])
 
 
 def test_robust_accuracy_drops_under_attack_and_reports_variance():
@@ -305,15 +304,15 @@ def test_robust_accuracy_drops_under_attack_and_reports_variance():
     x = images(60, seed=10)
     clean, _ = robust_accuracy(student, teacher, x, eps=0.0, alpha=0.01, steps=0, repeats=1,
                                random_start=False)
-    mu, var = robust_accuracy(student, teacher, x, eps=0.1, alpha=0.025, steps=10, repeats=4,
-                              generator=gen(), subsample=30)
+    subsets = [torch.randperm(60, generator=gen(s))[:30] for s in range(4)]
+    mu, var = robust_accuracy(student, teacher, x, eps=0.1, alpha=0.025, steps=10,
+                              generator=gen(), subsets=subsets)
     assert clean > 0.7 and mu < clean - 0.05
     assert var > 0  # random subsets and random starts differ between the repeats
     # μ is the mean of the per-repeat accuracies: recompute by hand with the same generator
     g, accs = gen(), []
     with attacks.frozen(student, teacher):
-        for _ in range(4):
-            idx = torch.randperm(60, generator=g)[:30]
+        for idx in subsets:
             xa = pgd(oracle_objective(student, teacher), x[idx], eps=0.1, alpha=0.025, steps=10,
                      generator=g)
             accs.append(float(attacks.agreement(student, teacher, xa).double().mean()))

@@ -398,42 +398,32 @@ def agreement(student, teacher, x: torch.Tensor) -> torch.Tensor:
 
 def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, repeats: int = 1,
                        generator: torch.Generator | None = None, batch_size: int | None = None,
-                       subsample: int | None = None,
                        subsets: list[torch.Tensor] | None = None) -> tuple[float, float]:
     """Robust accuracy of ``student`` w.r.t. ``teacher`` under any attack, repeated (§5.4).
 
     ``make_adversarial(x_batch, generator) -> x′_batch`` is run batch by batch, with both models
     in eval mode and frozen; the accuracy of one evaluation is the fraction of ``x′`` on which the
-    student's argmax agrees with the teacher's. ``repeats`` evaluations (fresh attack randomness
-    each; with ``subsample``, each on a fresh random subset of that many images of ``x``; with
-    ``subsets``, one evaluation per given index tensor into ``x``, so that several students or
-    attacks can be evaluated on the same images) give the mean μ and the sample variance σ²
-    (``ddof = 1``; 0 for one repeat), as fractions in [0, 1]. ``batch_size``: images attacked at
-    once (default :data:`CPU_CHUNK` on a CPU, :data:`EVAL_BATCH` on an accelerator).
+    student's argmax agrees with the teacher's. ``repeats`` evaluations of all of ``x`` (fresh
+    attack randomness each; with ``subsets``, one evaluation per given index tensor into ``x``,
+    so that several students or attacks can be evaluated on the same images) give the mean μ and
+    the sample variance σ² (``ddof = 1``; 0 for one repeat), as fractions in [0, 1].
+    ``batch_size``: images attacked at once (default :data:`CPU_CHUNK` on a CPU,
+    :data:`EVAL_BATCH` on an accelerator).
     """
     if batch_size is None:
         batch_size = cpu_chunk(x) or EVAL_BATCH
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an int ≥ 1 or None, got {batch_size!r}")
     if subsets is not None:
-        if subsample is not None or not subsets:
-            raise ValueError("give either subsample or a non-empty list of subsets, not both")
+        if not subsets:
+            raise ValueError("subsets must be a non-empty list of index tensors (or None)")
         repeats = len(subsets)
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int ≥ 1, got {repeats!r}")
-    if subsample is not None and not 1 <= subsample <= len(x):
-        raise ValueError(f"subsample must be in 1..{len(x)} (the images given), got {subsample}")
-    if subsample is not None and generator is None:
-        raise ValueError("subsample needs a torch.Generator (generator=...)")
     accs = []
     with frozen(student, teacher):
         for r in range(repeats):
-            xs = x
-            if subsets is not None:
-                xs = x[subsets[r].to(x.device)]
-            elif subsample is not None:
-                idx = torch.randperm(len(x), generator=generator, device=generator.device)
-                xs = x[idx[:subsample].to(x.device)]
+            xs = x if subsets is None else x[subsets[r].to(x.device)]
             hits = torch.zeros((), device=x.device)
             for xb in xs.split(batch_size):
                 x_adv = make_adversarial(xb, generator)
@@ -447,12 +437,13 @@ def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, r
 def robust_accuracy(student, teacher, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
                     norm: str = "linf", repeats: int = 1, generator: torch.Generator | None = None,
                     random_start: bool = True, batch_size: int | None = None,
-                    subsample: int | None = None,
+                    subsets: list[torch.Tensor] | None = None,
                     l1_sparsity: float = L1_SPARSITY) -> tuple[float, float]:
     """§5.4 robust accuracy under ``norm`` PGD: (μ, σ²) over ``repeats`` evaluations.
 
     Adversarial examples increase the ℓ2 distance between student and teacher logits
     (:func:`oracle_objective`); the accuracy is the fraction on which the two argmaxes agree.
+    ``repeats``, ``subsets`` and ``batch_size`` as in :func:`robust_accuracy_of`.
     """
 
     def make(xb, gen):
@@ -460,4 +451,4 @@ def robust_accuracy(student, teacher, x: torch.Tensor, *, eps: float, alpha: flo
                    norm=norm, random_start=random_start, generator=gen, l1_sparsity=l1_sparsity)
 
     return robust_accuracy_of(student, teacher, x, make, repeats=repeats, generator=generator,
-                              batch_size=batch_size, subsample=subsample)
+                              batch_size=batch_size, subsets=subsets)
