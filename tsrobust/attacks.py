@@ -60,7 +60,8 @@ CPU_CHUNK = 64
 batches of this size, and oracle-adversarial training passes it to :func:`pgd` as
 ``chunk_size``. Larger passes are slower per image on a CPU (a layer's activations no longer stay
 in cache, and the allocator returns and re-faults their pages every step);
-``python -m tsrobust.bench --pgd-chunk`` measures this, and 32–64 were fastest there."""
+``python -m tsrobust.bench --chunk-sweep 16 32 128`` measures this (on 2 AVX2 cores, 32 and 64
+were fastest)."""
 ATANH_CLAMP = 1 - 1e-6
 """CW: pixels are mapped to tanh space via atanh(clamp(2x − 1, ±ATANH_CLAMP)) so that black or
 white pixels get a finite pre-image."""
