@@ -235,7 +235,7 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = 40, device="cpu
     variants = {"NCHW, one pass": (False, None), "channels_last, one pass": (True, None)}
     if chunk is not None and chunk < pb:
         variants[f"channels_last, chunks of {chunk}"] = (True, chunk)
-    for c in chunk_sweep or ():
+    for c in chunk_sweep:
         if c < pb and c != chunk:
             variants[f"channels_last, chunks of {c}"] = (True, c)
     package = f"channels_last, chunks of {chunk}" if chunk is not None and chunk < pb else \
@@ -280,11 +280,14 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = 40, device="cpu
         log(f"  package PGD, {k:26s}: {v['per_s']:9.1f} image-steps/s ({v['ratio']:.2f}× naive); "
             f"after 3 steps max |x′ − x′_naive| = {v['max_abs_diff_vs_naive_3_steps']:.2e} on "
             f"{100 * v['frac_differing_vs_naive_3_steps']:.3f} % of coordinates")
-    log("(a coordinate differs where a gradient ≈ 0 changes sign under another summation order)")
+    log("(coordinates differ where a gradient ≈ 0 changes sign under another summation order"
+        + (", and by bf16 rounding)" if bf16 else ")"))
     return out
 
 
 def main(argv=None):
+    from tsrobust.attacks import CPU_CHUNK
+
     p = argparse.ArgumentParser(prog="python -m tsrobust.bench", description=__doc__.split("\n")[0])
     p.add_argument("--n", type=int, default=None,
                    help="images per epoch (default 256 on CPU, 8192 on CUDA)")
@@ -294,7 +297,7 @@ def main(argv=None):
                    help="images in the PGD-step measurement (default: the batch size)")
     p.add_argument("--pgd-chunk", type=int, default=None,
                    help="images per gradient pass in the package's PGD step "
-                        "(default: 64 on a CPU, the whole batch on a GPU)")
+                        f"(default: {CPU_CHUNK} on a CPU, the whole batch on a GPU)")
     p.add_argument("--chunk-sweep", type=int, nargs="+", default=(),
                    help="further chunk sizes to time in the PGD-step measurement")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
