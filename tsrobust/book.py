@@ -138,9 +138,12 @@ def execute(notebook: Path, out: Path, parameters: dict, cwd: Path,
     jupytext.write(jupytext.read(source), staged_input, fmt="ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    from tsrobust.kernel import SlicedKernelManager
+
     papermill.execute_notebook(
         str(staged_input), str(out), parameters=parameters, kernel_name="python3",
         cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=cell_timeout,
+        kernel_manager_class=SlicedKernelManager,
     )
     seconds = time.perf_counter() - start
     hide_injected_parameters(out)
