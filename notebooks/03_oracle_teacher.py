@@ -83,7 +83,8 @@ seed: int = 0  # seed of every random generator in this chapter
 n_train: Optional[int] = None  # training images (teacher and students); None → profile value
 n_test: Optional[int] = None  # test images for accuracies; None → profile value
 teacher_epochs: Optional[int] = None  # teacher training epochs; None → profile value
-teacher_lr: Optional[float] = None  # teacher SGD learning rate (cosine); None → profile value
+teacher_optimizer: Optional[str] = None  # "sgd" (momentum 0.9) or "adam"; None → profile value
+teacher_lr: Optional[float] = None  # teacher learning rate (cosine); None → profile value
 teacher_batch_size: Optional[int] = None  # teacher minibatch size; None → profile value
 teacher_weight_decay: Optional[float] = None  # teacher weight decay; None → profile value
 teacher_augment: Optional[bool] = None  # crop/flip/rotation for the teacher; None → profile value
@@ -103,7 +104,8 @@ from tsrobust.data import load_cifar10
 from tsrobust.params import resolve
 
 cfg = resolve(tr.CH03_SETTINGS, profile=profile, seed=seed, n_train=n_train, n_test=n_test,
-              teacher_epochs=teacher_epochs, teacher_lr=teacher_lr,
+              teacher_epochs=teacher_epochs, teacher_optimizer=teacher_optimizer,
+              teacher_lr=teacher_lr,
               teacher_batch_size=teacher_batch_size, teacher_weight_decay=teacher_weight_decay,
               teacher_augment=teacher_augment, pruned_widths=pruned_widths, n_pca=n_pca,
               pca_rank=pca_rank)

@@ -472,6 +472,12 @@ def test_chapter5_runs_end_to_end_at_toy_size(tmp_path, monkeypatch):
     assert aug["columns"] == ["AT + aug (2)", "ST + aug (2)"]
     deep, deep_arrays = adversarial.run_deep(cfg, data, progress=False)
     assert deep["teacher_widths"] == [45, 32, 32, 20, 64]
+    from tsrobust import results
+    from tsrobust.training import TEACHER_CHAPTER
+
+    deep_teacher = results.load(TEACHER_CHAPTER, "teacher_deep", "smoke").provenance["parameters"]
+    assert (deep_teacher["teacher_optimizer"], deep_teacher["teacher_lr"]) == (
+        cfg.deep_teacher_optimizer, cfg.deep_teacher_lr) == ("adam", 1e-3)
     assert len(deep["spec"]["AT deep (2)"]["mbnc"]) == 5
     assert "AT deep (2)__sorted_bnc_4" in deep_arrays
     rows = adversarial.claim_rows(values, aug, deep)

@@ -27,7 +27,7 @@ import torch
 
 from tsrobust import attacks
 from tsrobust.params import Setting
-from tsrobust.training import CH04_SETTINGS, N_PCA, N_TRAIN, PCA_RANK
+from tsrobust.training import CH04_SETTINGS, N_PCA, N_TRAIN, OPTIMIZERS, PCA_RANK
 from tsrobust.specialization import patch_pca
 
 CHAPTER = "05_adversarial_training"
@@ -135,11 +135,17 @@ CH05_SETTINGS = {
                             doc="train AT and ST with data augmentation too (Fig. 6)"),
     "deep": Setting(bool, smoke=True, gpu=True, paper=True,
                     doc="run the 5-layer teacher and students (Fig. 5)"),
-    "deep_n_train": Setting(int, smoke=500, gpu=50_000, paper=50_000, min=1, max=50_000,
+    "deep_n_train": Setting(int, smoke=1000, gpu=50_000, paper=50_000, min=1, max=50_000,
                             doc="training images of the 5-layer teacher and its students"),
-    "deep_teacher_epochs": Setting(int, smoke=2, gpu=60, paper=200, min=1,
+    "deep_teacher_epochs": Setting(int, smoke=4, gpu=60, paper=200, min=1,
                                    doc="epochs of the 5-layer teacher (as chapter 3's teacher "
                                        "in gpu/paper; fewer in smoke)"),
+    "deep_teacher_optimizer": Setting(str, smoke="adam", gpu="adam", paper="adam",
+                                      choices=OPTIMIZERS,
+                                      doc="optimizer of the 5-layer teacher (not chapter 3's SGD: "
+                                          "with it this teacher stays at chance)"),
+    "deep_teacher_lr": Setting(float, smoke=1e-3, gpu=1e-3, paper=1e-3, min=0.0,
+                               doc="learning rate of the 5-layer teacher, cosine-annealed to 0"),
 }
 """Chapter 5's parameters (``tsrobust.params`` API)."""
 
@@ -383,7 +389,9 @@ def run_deep(cfg, data, *, device="cpu", progress: bool = True):
                   data.x_test, data.y_test, data.copy)
     _, teacher, teacher_res = oracle_teacher(cfg.profile, cfg.seed, sub, device=device,
                                              deep=True, progress=progress,
-                                             teacher_epochs=cfg.deep_teacher_epochs)
+                                             teacher_epochs=cfg.deep_teacher_epochs,
+                                             teacher_optimizer=cfg.deep_teacher_optimizer,
+                                             teacher_lr=cfg.deep_teacher_lr)
     x_train = sub.x_train[: cfg.n_student].to(device)
     x_pool = data.x_test.to(device)
     x_spec = data.x_test[: cfg.n_spec].to(device)

@@ -101,8 +101,10 @@ TEACHER_SETTINGS = {
     "n_train": N_TRAIN,
     "teacher_epochs": Setting(int, smoke=4, gpu=60, paper=200, min=1,
                               doc="teacher training epochs (not given in the source)"),
+    "teacher_optimizer": Setting(str, smoke="sgd", gpu="sgd", paper="sgd", choices=OPTIMIZERS,
+                                 doc="teacher optimizer: SGD with momentum 0.9, or Adam"),
     "teacher_lr": Setting(float, smoke=0.05, gpu=0.05, paper=0.05, min=0.0,
-                          doc="teacher SGD learning rate, cosine-annealed to 0"),
+                          doc="teacher learning rate, cosine-annealed to 0"),
     "teacher_batch_size": Setting(int, smoke=128, gpu=128, paper=128, min=1,
                                   doc="teacher minibatch size"),
     "teacher_weight_decay": Setting(float, smoke=5e-4, gpu=5e-4, paper=5e-4, min=0.0,
@@ -346,7 +348,8 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
                   optimizer: str = "sgd", weight_decay: float = 5e-4, checkpoint_dir=None,
                   checkpoint_epochs: Iterable[int] = (), progress: bool = True,
                   bf16: bool = False, channels_last: bool = True) -> dict:
-    """Train the teacher on CIFAR-10 labels (cross-entropy), SGD with momentum, cosine schedule.
+    """Train the teacher on CIFAR-10 labels (cross-entropy), ``optimizer`` ("sgd" with momentum
+    or "adam"), cosine schedule.
 
     ``augment``: random crop, flip and rotation on each batch (:func:`tsrobust.data.augment`).
     ``generator`` (on ``device``) draws the batches and the augmentation. Returns the history
@@ -608,6 +611,7 @@ def oracle_teacher(profile: str, seed: int, data: CIFAR10, *, device="cpu", deep
         folder = checkpoint_folder(cfg.profile, TEACHER_CHAPTER, f"{name}-seed{cfg.seed}")
         history = train_teacher(
             full, data, epochs=cfg.teacher_epochs, lr=cfg.teacher_lr,
+            optimizer=cfg.teacher_optimizer,
             batch_size=cfg.teacher_batch_size, augment=cfg.teacher_augment, generator=gen,
             device=device, weight_decay=cfg.teacher_weight_decay, checkpoint_dir=folder,
             progress=progress)
