@@ -459,11 +459,16 @@ def _mu(values, col, attack) -> float:
 
 
 def accuracy_se(values: dict, col: str, attack: str) -> float:
-    """Standard error (a fraction) of one μ of our Table 1: ``results.accuracy_se`` with the
-    run's ``n_eval`` images drawn afresh for each of its ``repeats``."""
+    """Standard error (a fraction) of one μ of our Table 1 (:func:`_se`)."""
+    return _se(values, values["table"][col][attack])
+
+
+def _se(values: dict, mu_var) -> float:
+    """``results.accuracy_se`` of a robust accuracy ``(μ, σ²)`` evaluated like ``values``'s
+    Table 1: ``n_eval`` images drawn afresh for each of its ``repeats``."""
     from tsrobust import results
 
-    mu, var = values["table"][col][attack]
+    mu, var = mu_var
     return results.accuracy_se(mu, var, values["n_eval"], values["repeats"], fresh_images=True)
 
 
@@ -615,9 +620,8 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
         rows.append(_claim(results, "deeper net: AT has higher MBNC than ST",
                            f"{sum(more)} of {len(more)} layers", "similar to 4 layers",
                            "Fig. 5", all(more), f"margin {results.SPEC_MARGIN}"))
-        se = [results.accuracy_se(mu, var, t1["n_eval"], t1["repeats"], fresh_images=True)
-              for mu, var in (deep["linf_robust"][at_col], deep["linf_robust"][st_col])]
-        m = 100 * results.direction_margin(*se)
+        m = 100 * results.direction_margin(_se(t1, deep["linf_robust"][at_col]),
+                                           _se(t1, deep["linf_robust"][st_col]))
         ra, rs = deep["linf_robust"][at_col][0], deep["linf_robust"][st_col][0]
         rows.append(_claim(results, "deeper net: AT more robust than ST (ℓ∞ PGD)",
                            f"{100 * ra:.1f} vs {100 * rs:.1f}", "(not reported)", "Fig. 5",
