@@ -361,12 +361,13 @@ if any(inf_layers.values()):
 # 45-32-32-20-64, student 50-35-35-22-64; the source gives no pruned widths for it, so the
 # extra layer is neither pruned nor scaled). Its teacher is trained on the first
 # `deep_n_train` images like chapter 3's, except for the optimizer: with chapter 3's SGD
-# (learning rate 0.05, momentum 0.9) this deeper net without normalization stays at chance, its
-# loss never leaving ln 10 ≈ 2.30 (in trial runs of 20 epochs on 2,000 images; He
-# initialization diverged instead). Adam at 10⁻³ (`deep_teacher_optimizer`, `deep_teacher_lr`;
-# the source says nothing on how its teachers are trained) leaves the plateau within the first
-# epoch. Students that copy a teacher at chance would copy a near-constant function, so the
-# table of claims leaves the 5-layer rows out whenever the teacher's test accuracy is below 15 %.
+# settings this deeper net without normalization stays at chance, its loss never leaving
+# ln 10 ≈ 2.30 (in trial runs of 20 epochs on 2,000 images; He initialization diverged
+# instead). In the same trial runs Adam left the plateau within the first epoch, so the 5-layer
+# teacher is trained with it (`deep_teacher_optimizer`, `deep_teacher_lr`; the source says
+# nothing on how its teachers are trained); its test accuracy in this run is printed below.
+# Students that copy a teacher at chance would copy a near-constant function, so the table of
+# claims leaves the 5-layer rows out whenever the teacher's test accuracy is below 15 %.
 
 # %%
 deep_res = None
