@@ -7,7 +7,7 @@ import jupytext
 import pytest
 import yaml
 
-from tsrobust.book import select_toc, toc_files
+from tsrobust.book.build import select_toc, toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "notebooks").glob("*.py"))

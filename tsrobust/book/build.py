@@ -19,10 +19,15 @@ import sys
 import time
 from pathlib import Path
 
+import plotly
+
+from tsrobust.book.browser_check import check_book
 from tsrobust.io import atomic_write
 from tsrobust.params import PROFILES
 
 BUILD = Path("_build")
+STATIC = Path(__file__).parent / "static"
+"""The book's own JavaScript (``tsrobust-offline.js``), shipped as package data."""
 VENDOR_NPM = {
     # package@version: (file or folder in the package, name under the vendored folder)
     "@jupyter-widgets/html-manager@1.0.15": ("dist", "html-manager"),
@@ -86,11 +91,9 @@ def vendor(dest: Path, cache: Path) -> None:
     """Copy the offline JavaScript into ``dest``: plotly.js from the installed plotly wheel, the
     book's own ``tsrobust-offline.js``, and the npm packages of ``VENDOR_NPM`` (installed once
     into ``cache`` with npm)."""
-    import plotly
-
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(Path(plotly.__file__).parent / "package_data" / "plotly.min.js", dest)
-    shutil.copy2(Path(__file__).parent / "book_static" / "tsrobust-offline.js", dest)
+    shutil.copy2(STATIC / "tsrobust-offline.js", dest)
     modules = cache / "node_modules"
     wanted = [spec.rsplit("@", 1) for spec in VENDOR_NPM]
     if not all((modules / name / "package.json").exists() for name, _ in wanted):
@@ -132,14 +135,14 @@ def execute(notebook: Path, out: Path, parameters: dict, cwd: Path,
     import jupytext
     import papermill
 
+    from tsrobust.book.kernel import SlicedKernelManager  # jupyter_client comes with papermill
+
     source = notebook.with_suffix(".py")
     staged_input = cwd / BUILD / "input" / f"{notebook.stem}.ipynb"
     staged_input.parent.mkdir(parents=True, exist_ok=True)
     jupytext.write(jupytext.read(source), staged_input, fmt="ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    from tsrobust.kernel import SlicedKernelManager
-
     papermill.execute_notebook(
         str(staged_input), str(out), parameters=parameters, kernel_name="python3",
         cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=cell_timeout,
@@ -201,8 +204,6 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
     shutil.copytree(src / "_build" / "html", html)
     seconds["(render)"] = time.perf_counter() - start
     if check:
-        from tsrobust.browser_check import check_book
-
         start = time.perf_counter()
         check_book(html, root / BUILD / "screenshots", pages=files, whole_book=not chapters)
         seconds["(browser check)"] = time.perf_counter() - start
@@ -219,13 +220,13 @@ def print_table(seconds: dict[str, float]) -> None:
 
 
 def _parse_params(pairs):
+    import yaml
+
     out = {}
     for pair in pairs or []:
         key, _, raw = pair.partition("=")
         if not key or not _:
             raise BuildError(f"-p takes NAME=VALUE (a YAML value), got {pair!r}")
-        import yaml
-
         out[key] = yaml.safe_load(raw)
     return out
 
@@ -250,8 +251,6 @@ def main(argv=None) -> int:
         else:
             import yaml
 
-            from tsrobust.browser_check import check_book
-
             root = book_root()
             built = toc_files(yaml.safe_load((root / BUILD / "src" / "_toc.yml").read_text()))
             full = toc_files(yaml.safe_load((root / "_toc.yml").read_text()))
@@ -261,7 +260,3 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

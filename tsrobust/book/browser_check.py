@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import os
 import shutil
 import tempfile
 import threading
@@ -60,8 +61,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 def find_chromium() -> str:
-    import os
-
     for candidate in (os.environ.get("TSROBUST_CHROMIUM"), "chromium", "chromium-browser",
                       "google-chrome"):
         if candidate and shutil.which(candidate):

@@ -1,0 +1,7 @@
+"""The book's build tooling: ``python -m tsrobust.book build`` (:mod:`tsrobust.book.build`).
+
+papermill executes the notebooks through :mod:`~tsrobust.book.kernel`'s kernel client, Jupyter
+Book renders them with the Sphinx extension :mod:`~tsrobust.book.sphinx_ext` and the offline
+JavaScript of ``static/``, and :mod:`~tsrobust.book.browser_check` loads every page in headless
+Chromium.
+"""
