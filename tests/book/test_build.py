@@ -27,3 +27,7 @@ def test_cli_param_parsing():
     assert build._parse_params(["epochs=3", "widths=[1, 2]"]) == {"epochs": 3, "widths": [1, 2]}
     with pytest.raises(build.BuildError):
         build._parse_params(["epochs"])
+
+
+def test_the_offline_script_ships_with_the_package():
+    assert (build.STATIC / "tsrobust-offline.js").is_file()
