@@ -27,7 +27,7 @@ def test_none_means_profile_value():
 @pytest.mark.parametrize(
     "kwargs, words",
     [
-        (dict(profile="fast"), ["'profile'", "smoke, gpu, paper"]),
+        (dict(profile="fast"), ["'profile'", "smoke, cpu, gpu, paper"]),
         (dict(epochs=-1), ["'epochs'", "≥ 0"]),
         (dict(epochs=2.5), ["'epochs'", "int"]),
         (dict(epochs=True), ["'epochs'", "int"]),
@@ -54,3 +54,12 @@ def test_config_is_read_only():
         cfg.epochs = 5
     with pytest.raises(AttributeError, match="known"):
         cfg.nonexistent
+
+
+def test_cpu_profile_takes_its_own_value_or_the_papers():
+    own = {"epochs": Setting(int, smoke=2, gpu=50, paper=300, cpu=20, min=0)}
+    assert resolve(own, profile="cpu", seed=0).epochs == 20
+    assert resolve(SETTINGS, profile="cpu", seed=0).epochs == 300
+    assert resolve(SETTINGS, profile="cpu", seed=0, epochs=4).epochs == 4
+    with pytest.raises(ValueError, match="≥ 0"):
+        resolve({"epochs": Setting(int, 2, 50, 300, cpu=-1, min=0)}, profile="cpu", seed=0)

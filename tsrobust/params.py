@@ -6,9 +6,14 @@ overrides (``None`` means "the profile's value"). Before any compute, the notebo
 
 Profiles:
 
-- ``smoke``: CPU, minutes; what CI runs and the book shows by default.
+- ``smoke``: CPU, minutes; what CI runs, the pipeline check of every build.
+- ``cpu``: the CIFAR chapters at a scale that can test the sources' directional claims on a
+  CPU (about an hour per chapter on two cores); recorded and committed.
 - ``gpu``: one GPU, minutes per chapter.
 - ``paper``: the sources' exact settings.
+
+The order is the order of size: a chapter shows the largest profile recorded
+(:data:`PROFILES` ``[-1]`` is the largest).
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-PROFILES = ("smoke", "gpu", "paper")
+PROFILES = ("smoke", "cpu", "gpu", "paper")
 
 
 @dataclass(frozen=True)
 class Setting:
-    """One chapter parameter: its type, its value in each profile, and the allowed range."""
+    """One chapter parameter: its type, its value in each profile, and the allowed range.
+
+    ``cpu``: the value of the ``cpu`` profile; ``None`` takes the ``paper`` value — right for
+    the toy chapters, whose paper sizes run on a CPU; every CIFAR chapter gives its own.
+    """
 
     type: type
     smoke: Any
@@ -32,8 +41,11 @@ class Setting:
     max: float | None = None
     choices: tuple | None = None
     doc: str = ""
+    cpu: Any = None
 
     def value(self, profile: str):
+        if profile == "cpu" and self.cpu is None:
+            return self.paper
         return getattr(self, profile)
 
 
