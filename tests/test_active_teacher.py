@@ -10,7 +10,6 @@ import torch
 from scipy.optimize import minimize
 
 from tsrobust import active_teacher as at
-from tsrobust.params import PROFILES, resolve
 
 # --------------------------------------------------------------------------------------------
 # Fig. 3.2: max-margin student, exact areas
@@ -367,14 +366,19 @@ def test_cnn_shapes_and_a_short_training_log():
     assert all(0 <= a <= 1 for a in [*log["test_acc"], *log["adv_acc"]])
 
 
-def test_device_names_are_checked():
-    assert at.torch_device("cpu").type == "cpu"
-    assert at.torch_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+def test_cnn_device_names_are_checked_before_training():
+    # The CNN's device goes through tsrobust.runtime.choose_device (tested in test_runtime):
+    # an unknown name, or CUDA on a machine without it, fails before any training.
+    args = dict(prefilter=False, size=24, radius_range=(3, 6), n_train=20, n_eval=10, epochs=1,
+                batch_size=10, lr=1e-3, eval_every=3, channels=(2, 2, 2), kernel_size=3, seed=0,
+                progress=False)
     with pytest.raises(ValueError, match="device"):
-        at.torch_device("tpu")
+        at.train_shape_cnn(device="tpu", **args)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="no CUDA GPU"):
-            at.torch_device("cuda")
+            at.train_shape_cnn(device="cuda", **args)
+    log = at.train_shape_cnn(device="auto", **args)
+    np.testing.assert_array_equal(log["steps"], [0, 2])
 
 
 def test_same_seed_same_init_with_or_without_prefilter():
@@ -382,23 +386,3 @@ def test_same_seed_same_init_with_or_without_prefilter():
     b = at.ShapeCNN(prefilter=True, generator=torch.Generator().manual_seed(5))
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
-
-
-# --------------------------------------------------------------------------------------------
-# Settings
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_settings_resolve_in_every_profile(profile):
-    cfg = resolve(at.CH08_SETTINGS, profile=profile, seed=0)
-    assert cfg.sq_tolerance < 1 / 8 and max(cfg.gd_sizes) <= cfg.gd_d
-    r_min, r_max = cfg.radius_range
-    assert r_max <= (cfg.image_size - 2) // 2 and len(cfg.channels) == 3
-
-
-def test_settings_refuse_bad_values():
-    with pytest.raises(ValueError, match="sq_d"):
-        resolve(at.CH08_SETTINGS, profile="smoke", seed=0, sq_d=30)
-    with pytest.raises(ValueError, match="n_train"):
-        resolve(at.CH08_SETTINGS, profile="smoke", seed=0, n_train=0)

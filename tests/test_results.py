@@ -111,3 +111,25 @@ def test_comparison_table_shows_both_numbers_and_provenance():
     )._repr_markdown_()
     assert "| accuracy | 0.5 | 0.85 | Table 1 | **differs** | smoke |" in md
     assert "profile `smoke`" in md
+
+
+# --------------------------------------------------------------------------------------------
+# Counting verdicts and plain tables
+# --------------------------------------------------------------------------------------------
+
+
+def test_verdict_counts_in_order_of_first_appearance():
+    rows = [results.Row("a", 1, 1, "s", "direction holds"),
+            results.Row("b", 1, 1, "s", "reproduced"),
+            results.Row("c", 1, 2, "s", "direction holds")]
+    assert results.verdict_counts(rows) == "2 direction holds, 1 reproduced"
+    assert results.verdict_counts([]) == ""
+
+
+def test_markdown_table_formats_and_escapes():
+    table = results.markdown_table({"x|y": [0.123456, None], "S": [(1, 3), True]}, digits=3)
+    assert table._repr_markdown_() == ("| x\\|y | S |\n|---|---|\n| 0.123 | {1, 3} |\n"
+                                       "| — | True |")
+    assert repr(table) == table.text
+    with pytest.raises(ValueError, match="same length"):
+        results.markdown_table({"a": [1], "b": [1, 2]})

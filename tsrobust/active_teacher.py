@@ -32,76 +32,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tsrobust.params import Setting
-from tsrobust.runtime import torch_threads
-
-# --------------------------------------------------------------------------------------------
-# Chapter settings
-# --------------------------------------------------------------------------------------------
-
-CH08_SETTINGS = {
-    # §3.3, Fig. 3.2
-    "n_2d": Setting(int, smoke=200, gpu=200, paper=200, min=2,
-                    doc="training points of μ in the 2-D example of Fig. 3.2 (left), half per "
-                        "square; the paper does not say how many"),
-    "grid_2d": Setting(int, smoke=401, gpu=801, paper=801, min=11,
-                       doc="grid points per axis for the numerical check of the areas"),
-    # §4.1–4.2, parity
-    "parity_d_max": Setting(int, smoke=64, gpu=256, paper=256, min=2,
-                            doc="largest dimension d for the active-teacher parity learner"),
-    "sq_d": Setting(int, smoke=12, gpu=16, paper=16, min=2, max=20,
-                    doc="dimension d of the statistical-query experiment (ν enumerated: 2^d)"),
-    "sq_tolerance": Setting(float, smoke=0.05, gpu=0.05, paper=0.05, min=0.0, max=0.12,
-                            doc="tolerance α of the correlation oracle (< 1/8 for the learner)"),
-    "sq_budget": Setting(int, smoke=1000, gpu=10000, paper=10000, min=1,
-                         doc="statistical queries the student may ask before giving up"),
-    "gd_d": Setting(int, smoke=30, gpu=50, paper=50, min=2,
-                    doc="dimension d of the gradient-descent parity experiment"),
-    "gd_sizes": Setting(tuple, smoke=(1, 2, 3, 4, 5), gpu=(1, 2, 3, 4, 5, 6),
-                        paper=(1, 2, 3, 4, 5, 6), min=1, doc="sizes |S| tried by gradient descent"),
-    "gd_repeats": Setting(int, smoke=1, gpu=3, paper=3, min=1,
-                          doc="random teachers (and initialisations) per size |S|"),
-    "gd_budget": Setting(int, smoke=5000, gpu=30000, paper=30000, min=1,
-                         doc="SGD steps the gradient-descent student may take"),
-    "gd_width": Setting(int, smoke=128, gpu=128, paper=128, min=1,
-                        doc="hidden width of the gradient-descent student (one ReLU layer)"),
-    "gd_batch": Setting(int, smoke=64, gpu=64, paper=64, min=1,
-                        doc="fresh samples of ν per SGD step"),
-    "gd_lr": Setting(float, smoke=0.1, gpu=0.1, paper=0.1, min=0.0,
-                     doc="SGD learning rate of the gradient-descent student"),
-    "gd_target": Setting(float, smoke=0.95, gpu=0.95, paper=0.95, min=0.5, max=1.0,
-                         doc="accuracy on ν at which the gradient-descent student counts as done"),
-    # Example 4.1
-    "n_per_class": Setting(int, smoke=1000, gpu=1000, paper=1000, min=1,
-                           doc="training samples per class in Example 4.1 (paper: 1000)"),
-    "n_nu": Setting(int, smoke=20000, gpu=200000, paper=200000, min=1,
-                    doc="samples of ν (uniform cube) for the error rates of Example 4.1"),
-    # Example 4.2, App. A
-    "image_size": Setting(int, smoke=48, gpu=100, paper=100, min=16,
-                          doc="side of the square images in Example 4.2 (paper: 100)"),
-    "radius_range": Setting(tuple, smoke=(6, 12), gpu=(12, 25), paper=(12, 25), min=1,
-                            doc="integer range [r_min, r_max] of the radius / half side "
-                                "(paper: [12, 25] ≈ [a/8, a/4])"),
-    "n_train": Setting(int, smoke=1000, gpu=1000, paper=1000, min=2,
-                       doc="training images of Example 4.2, half squares and half disks"),
-    "n_eval": Setting(int, smoke=400, gpu=1000, paper=1000, min=1,
-                      doc="fresh test (μ) and adversarial (ν) images per evaluation"),
-    "epochs": Setting(int, smoke=10, gpu=10, paper=10, min=1, doc="training epochs (paper: 10)"),
-    "batch_size": Setting(int, smoke=50, gpu=50, paper=50, min=1, doc="batch size (paper: 50)"),
-    "lr": Setting(float, smoke=1e-3, gpu=1e-3, paper=1e-3, min=0.0, doc="Adam learning rate"),
-    "eval_every": Setting(int, smoke=20, gpu=10, paper=10, min=1,
-                          doc="SGD steps between two evaluations on fresh images"),
-    "channels": Setting(tuple, smoke=(8, 16, 32), gpu=(16, 32, 64), paper=(16, 32, 64), min=1,
-                        doc="channels of the 3 conv layers (App. A.2 gives none: our choice)"),
-    "kernel_size": Setting(int, smoke=3, gpu=3, paper=3, min=1,
-                           doc="kernel of the conv layers (App. A.2 gives none: our choice)"),
-    "torch_threads": Setting(int, smoke=1, gpu=0, paper=1, min=0,
-                             doc="CPU threads for the CNN (0: torch's default)"),
-    "device": Setting(str, smoke="cpu", gpu="auto", paper="cpu", choices=("cpu", "cuda", "auto"),
-                      doc="where the CNN trains; auto: cuda if available (the paper used a CPU)"),
-}
-"""Parameters of chapter 08 (see :func:`tsrobust.params.resolve`)."""
-
+from tsrobust.runtime import choose_device, torch_threads
 
 # --------------------------------------------------------------------------------------------
 # §3.2–3.3, Fig. 3.2: conditional robustness in the plane
@@ -637,6 +568,23 @@ def sparse_error_exact(a1: float, a100: float) -> float:
             + polygon_area(clip_halfplane(t_neg, -w, 0.0)))
 
 
+def flipping_eps_search(alpha: np.ndarray, x: np.ndarray, hi: float = 100.0,
+                        iters: int = 60) -> np.ndarray:
+    """The flipping ε of Example 4.1's construction found by bisection on the student's output
+    (an independent check of :func:`flipping_eps`); ``inf`` where ``hi`` does not flip."""
+    x = np.asarray(x, dtype=float)
+    before = predict_41(alpha, x)
+    lo_e = np.zeros(len(x))
+    hi_e = np.full(len(x), hi)
+    flips_at_hi = predict_41(alpha, adversarial_41(alpha, x, hi_e)) != before
+    for _ in range(iters):
+        mid = (lo_e + hi_e) / 2
+        flipped = predict_41(alpha, adversarial_41(alpha, x, mid)) != before
+        hi_e = np.where(flipped, mid, hi_e)
+        lo_e = np.where(flipped, lo_e, mid)
+    return np.where(flips_at_hi, hi_e, np.inf)
+
+
 # --------------------------------------------------------------------------------------------
 # Example 4.2: disks vs textured squares (§4.2, App. A)
 # --------------------------------------------------------------------------------------------
@@ -729,8 +677,8 @@ class ShapeCNN(nn.Module):
     global average pool and a linear layer to 2 classes.
 
     App. A.2 names these layers but gives no layer sizes we could use: channels, kernel size
-    (with 'same' padding), ReLU activations and 2×2 pools are our choices. With ``prefilter`` the input first
-    goes through :func:`maxpool_prefilter` (Fig. 4.3 right).
+    (with 'same' padding), ReLU activations and 2×2 pools are our choices. With ``prefilter`` the
+    input first goes through :func:`maxpool_prefilter` (Fig. 4.3 right).
     """
 
     def __init__(self, channels=(16, 32, 64), kernel_size: int = 3, prefilter: bool = False,
@@ -765,18 +713,6 @@ def _init_(module: nn.Module, generator: torch.Generator | None):
             fan_in = layer.weight[0].numel()
             bound = 1 / math.sqrt(fan_in)
             nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-
-
-def torch_device(name: str) -> torch.device:
-    """``"cpu"``, ``"cuda"`` or ``"auto"`` (cuda if available) as a torch device."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' asked for, but no CUDA GPU is available; "
-                         "use 'cpu' or 'auto'")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'auto', got {name!r}")
-    return torch.device(name)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -816,15 +752,16 @@ def train_shape_cnn(*, prefilter: bool, size: int, radius_range, n_train: int, n
     drawn and classified. If ``panel`` is given, the probability of the true class on its images
     is recorded at each evaluation (for the slider figure). ``seed``: an int or a tuple of ints;
     the same seed gives the same training images whatever ``prefilter`` is. ``threads``: torch
-    CPU threads (0: torch's default), see :func:`torch_threads`; ``device``: see
-    :func:`torch_device` (initialisation and data are drawn on the CPU either way).
+    CPU threads (0: torch's default), see :func:`tsrobust.runtime.torch_threads`; ``device``:
+    ``"cpu"``, ``"cuda"`` or ``"auto"``, see :func:`tsrobust.runtime.choose_device`
+    (initialisation and data are drawn on the CPU either way).
 
     Returns a dict of arrays: ``steps``, ``test_acc``, ``adv_acc``, ``train_loss`` (mean over
     the steps since the last evaluation) and, with a panel, ``panel_prob`` [evaluations, panel].
     """
     rng = np.random.default_rng(seed)
     gen = _torch_generator(rng)
-    dev = torch_device(device)
+    dev = choose_device(device)
     model = ShapeCNN(channels, kernel_size, prefilter=prefilter, generator=gen).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999))
     loss_fn = nn.CrossEntropyLoss()
@@ -873,511 +810,3 @@ def train_shape_cnn(*, prefilter: bool, size: int, radius_range, n_train: int, n
     if panel is not None:
         out["panel_prob"] = np.stack(log["panel_prob"])
     return out
-
-
-# --------------------------------------------------------------------------------------------
-# The experiments of chapter 08 (each returns (values, arrays) for tsrobust.results.record)
-# --------------------------------------------------------------------------------------------
-
-STREAM_FIG32, STREAM_PARITY, STREAM_SQ, STREAM_GD, STREAM_41, STREAM_42 = range(6)
-"""Random streams: experiment k uses ``np.random.default_rng((seed, k))``, so each one is
-reproducible on its own, whatever ran before it."""
-
-FIG32_EPS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7)
-"""Radii at which the ℓ2-robust accuracy of both students of Fig. 3.2 is reported."""
-FIG32_RIGHT_N = (10, 100, 1000, 10000)
-"""Sample sizes at which a max-margin student is fitted on the no-margin setup (Fig. 3.2 right)."""
-
-
-def fig32_experiment(cfg) -> tuple[dict, dict]:
-    """Fig. 3.2, both panels: the max-margin student on μ (left), adversarial areas (exact and
-    on a grid), ℓ2 robustness radii and ℓ2-robust accuracies of both students."""
-    rng = np.random.default_rng((cfg.seed, STREAM_FIG32))
-    x, y = sample_regions(FIG32_LEFT_MU, cfg.n_2d, rng)
-    w, b, margin = max_margin_2d(x, y)
-    w_r, b_r = FIG32_RIGHT_STUDENT
-    right_margins = []
-    for n in FIG32_RIGHT_N:
-        xr, yr = sample_regions(FIG32_RIGHT_TEACHER, n, rng)
-        right_margins.append(max_margin_2d(xr, yr)[2])
-    values = {
-        "left_w": w.tolist(), "left_b": b, "left_svm_margin": margin,
-        "left_angle_deg": math.degrees(math.atan2(w[1], w[0])),
-        "left_adv_area": adversarial_area(FIG32_LEFT_TEACHER, w, b),
-        "left_adv_area_grid": adversarial_area_grid(FIG32_LEFT_TEACHER, w, b, cfg.grid_2d),
-        "left_certain_area": sum(polygon_area(p) for p in FIG32_LEFT_TEACHER.values()),
-        "left_l2_radius_mu": l2_robust_radius(FIG32_LEFT_MU, w, b),
-        "left_l2_robust_acc": [l2_robust_fraction(FIG32_LEFT_MU, w, b, e) for e in FIG32_EPS],
-        "right_adv_area": adversarial_area(FIG32_RIGHT_TEACHER, w_r, b_r),
-        "right_adv_area_grid": adversarial_area_grid(FIG32_RIGHT_TEACHER, w_r, b_r, cfg.grid_2d),
-        "right_l2_radius_mu": l2_robust_radius(FIG32_RIGHT_TEACHER, w_r, b_r),
-        "right_l2_robust_acc": [l2_robust_fraction(FIG32_RIGHT_TEACHER, w_r, b_r, e)
-                                for e in FIG32_EPS],
-        "right_n": list(FIG32_RIGHT_N), "right_svm_margins": right_margins,
-        "eps": list(FIG32_EPS),
-    }
-    return values, {"left_x": x, "left_y": y}
-
-
-def parity_dims(d_max: int) -> list[int]:
-    """Dimensions 2, 4, 8, … up to ``d_max`` (and ``d_max`` itself)."""
-    dims = [2**k for k in range(1, int(math.log2(d_max)) + 1)]
-    return dims if dims[-1] == d_max else [*dims, d_max]
-
-
-def parity_active_experiment(cfg) -> dict:
-    """Thm 4.3 for d = 2, 4, …, ``parity_d_max``: a random teacher of (4.3) (random size), the
-    active student's queries and whether it recovered S exactly."""
-    rng = np.random.default_rng((cfg.seed, STREAM_PARITY))
-    rows = []
-    for d in parity_dims(cfg.parity_d_max):
-        S = random_parity_set(d, int(rng.integers(1, d + 1)), rng)
-        teacher = ParityTeacher(d, S)
-        found = learn_parity_active(teacher, d)
-        rows.append({"d": d, "size": len(S), "queries": teacher.n_queries,
-                     "recovered": found == S})
-    return {"rows": rows}
-
-
-def parity_passive_experiment(cfg) -> dict:
-    """Thm 4.2, the passive fit: for |S| = 1…``sq_d``, least squares on the two points of μ,
-    its accuracy on μ and its exact accuracy on ν (all 2^d points)."""
-    rng = np.random.default_rng((cfg.seed, STREAM_PARITY))
-    d = cfg.sq_d
-    x_nu = hypercube(d)
-    rows = []
-    for size in range(1, d + 1):
-        S = random_parity_set(d, size, rng)
-        teacher = ParityTeacher(d, S)
-        alpha = fit_on_mu(teacher, d)
-        x_mu = mu_parity_points(d)
-        rows.append({
-            "size": size, "S": sorted(S), "alpha_nonzero": int(np.sum(np.abs(alpha) > 1e-9)),
-            "acc_mu": float(np.mean(linear_threshold(alpha, x_mu) == parity(x_mu, S))),
-            "acc_nu": float(np.mean(linear_threshold(alpha, x_nu) == parity(x_nu, S))),
-        })
-    return {"d": d, "rows": rows}
-
-
-def sq_experiment(cfg, progress: bool = True) -> dict:
-    """§4.1: the feature-query student against a random teacher of each size |S|, with the
-    budget ``sq_budget``; its expected cost and the lower bound for any SQ student.
-
-    Candidates are tried by size, so a teacher of size k + 1 always costs more queries than one of
-    size k: after the first size that exhausts the budget the larger sizes are not run (their
-    cost is the closed form :func:`sq_queries_needed`).
-    """
-    rng = np.random.default_rng((cfg.seed, STREAM_SQ))
-    d, budget, tol = cfg.sq_d, cfg.sq_budget, cfg.sq_tolerance
-    rows, exhausted = [], False
-    for size in tqdm(range(1, d + 1), desc="feature-query student", disable=not progress):
-        n_class = math.comb(d - 1, size - 1)
-        before = sum(math.comb(d - 1, j - 1) for j in range(1, size))
-        row = {"size": size, "n_teachers": n_class, "expected": before + (n_class + 1) / 2,
-               "lower_bound": sq_lower_bound(n_class, tol), "run": not exhausted}
-        S = random_parity_set(d, size, rng)
-        row["S"] = sorted(S)
-        row["needed"] = sq_queries_needed(d, S)
-        if not exhausted:
-            oracle = CorrelationOracle(ParityTeacher(d, S), tol, rng)
-            found, used = learn_parity_sq(oracle, d, budget)
-            row.update(queries=used, recovered=found == S)
-            exhausted = found is None
-        rows.append(row)
-    # Parseval check behind the lower bound: for a few features h (random ones, and ORs of the
-    # first coordinates), how many parities answer outside the tolerance (|ĥ(S)|/2 > α)?
-    # At most 1/(4α²) can.
-    x = hypercube(d)
-    features = [rng.integers(0, 2, size=len(x)) for _ in range(10)]
-    features += [x[:, :m].max(axis=1) for m in range(1, d + 1)]
-    most = max(int(np.sum(np.abs(walsh_hadamard(h)[1:]) / 2 > tol)) for h in features)
-    return {"d": d, "budget": budget, "tolerance": tol, "rows": rows,
-            "max_far_parities_per_query": most, "parseval_bound": 1 / (4 * tol**2)}
-
-
-def gd_experiment(cfg, progress: bool = True) -> tuple[dict, dict]:
-    """The book's gradient-descent addition to §4.1 (not an experiment of the paper): SGD steps
-    until :func:`train_parity_gd` reaches ``gd_target`` on ν, for each size in ``gd_sizes`` and
-    ``gd_repeats`` random teachers, at the single dimension ``gd_d``, within ``gd_budget``
-    steps."""
-    rng = np.random.default_rng((cfg.seed, STREAM_GD))
-    rows, arrays = [], {}
-    jobs = [(size, rep) for size in cfg.gd_sizes for rep in range(cfg.gd_repeats)]
-    for size, rep in tqdm(jobs, desc="gradient-descent student", disable=not progress):
-        if size > cfg.gd_d:
-            raise ValueError(f"gd_sizes holds {size} > gd_d = {cfg.gd_d}")
-        S = random_parity_set(cfg.gd_d, size, rng)
-        out = train_parity_gd(cfg.gd_d, S, width=cfg.gd_width, batch=cfg.gd_batch, lr=cfg.gd_lr,
-                              budget=cfg.gd_budget, seed=(cfg.seed, STREAM_GD, size, rep),
-                              target=cfg.gd_target, progress=progress)
-        rows.append({"size": size, "repeat": rep, "S": sorted(S), "steps": out["steps"],
-                     "final_acc": float(out["curve_acc"][-1])})
-        arrays[f"curve_steps_{size}_{rep}"] = out["curve_steps"]
-        arrays[f"curve_acc_{size}_{rep}"] = out["curve_acc"]
-    return {"d": cfg.gd_d, "budget": cfg.gd_budget, "rows": rows}, arrays
-
-
-def flipping_eps_search(alpha: np.ndarray, x: np.ndarray, hi: float = 100.0,
-                        iters: int = 60) -> np.ndarray:
-    """The flipping ε of Example 4.1's construction found by bisection on the student's output
-    (an independent check of :func:`flipping_eps`); ``inf`` where ``hi`` does not flip."""
-    x = np.asarray(x, dtype=float)
-    before = predict_41(alpha, x)
-    lo_e = np.zeros(len(x))
-    hi_e = np.full(len(x), hi)
-    flips_at_hi = predict_41(alpha, adversarial_41(alpha, x, hi_e)) != before
-    for _ in range(iters):
-        mid = (lo_e + hi_e) / 2
-        flipped = predict_41(alpha, adversarial_41(alpha, x, mid)) != before
-        hi_e = np.where(flipped, mid, hi_e)
-        lo_e = np.where(flipped, lo_e, mid)
-    return np.where(flips_at_hi, hi_e, np.inf)
-
-
-EX41_SHOWN = 5
-"""Adversarial examples of the dense student shown as 10×10 images."""
-EX41_SEARCHED = 1000
-"""Points on which the flipping ε of the formula is checked against a bisection search."""
-EX41_RESAMPLES = 20
-"""Fresh training sets on which the sparse fit is repeated to measure its spread."""
-
-
-def example41_experiment(cfg) -> tuple[dict, dict]:
-    """Example 4.1: dense, sparse and rounded students; the adversarial construction; error rates
-    under ν (uniform on the cube, where the teacher is certain everywhere)."""
-    rng = np.random.default_rng((cfg.seed, STREAM_41))
-    x, y = sample_41(cfg.n_per_class, rng)
-    dense = least_squares(x, y)
-    sparse = least_squares(x, y, support=(1, EX41_DIM))
-    rounded = np.round(sparse)
-    nu = rng.random((cfg.n_nu, EX41_DIM))
-    # The construction on points of ν that the dense student classifies correctly.
-    ok = predict_41(dense, nu) == teacher_41(nu)
-    pts = nu[ok]
-    eps = flipping_eps(dense, pts)
-    eps_search = flipping_eps_search(dense, pts[:EX41_SEARCHED])
-    adv = adversarial_41(dense, pts, eps * (1 + 1e-6))
-    # Shown: points at the 10%, 30%, 50%, 70%, 90% quantiles of the flipping ε.
-    order = np.argsort(eps)
-    shown = order[(np.linspace(0.1, 0.9, EX41_SHOWN) * (len(order) - 1)).astype(int)]
-    # The sparse student's adversarial examples: the thin wedge between x100 = x1 and its line.
-    wedge = predict_41(sparse, nu) != teacher_41(nu)
-    # Spread of the sparse coefficients over fresh training sets (only x1 and x100 matter).
-    refits = np.array([least_squares(*sample_41(cfg.n_per_class, rng, d=2), support=(1, 2))
-                       for _ in range(EX41_RESAMPLES)])
-    paper_point = np.zeros((1, EX41_DIM))
-    paper_point[0, 0], paper_point[0, -1] = 1.0, 1.01
-    values = {
-        "n_train": len(x), "dense_alpha_1": dense[0], "dense_alpha_100": dense[-1],
-        "dense_sum_abs_middle": float(np.abs(dense[1:-1]).sum()),
-        "dense_max_abs_middle": float(np.abs(dense[1:-1]).max()),
-        "sparse_alpha_1": sparse[0], "sparse_alpha_100": sparse[-1],
-        "sparse_alpha_seed_std": float(refits.std(axis=0, ddof=1).mean()),
-        "rounded_alpha_1": rounded[0], "rounded_alpha_100": rounded[-1],
-        "train_err_dense": error_rate(dense, x), "train_err_sparse": error_rate(sparse, x),
-        "err_nu_dense": error_rate(dense, nu), "err_nu_sparse": error_rate(sparse, nu),
-        "err_nu_rounded": error_rate(rounded, nu),
-        "err_nu_sparse_exact": sparse_error_exact(sparse[0], sparse[-1]),
-        "err_nu_rounded_exact": sparse_error_exact(rounded[0], rounded[-1]),
-        "err_nu_paper_sparse_exact": sparse_error_exact(-2.01, 1.98),
-        "n_attacked": int(len(pts)),
-        "eps_median": float(np.median(eps)), "eps_min": float(eps.min()),
-        "eps_max": float(eps.max()),
-        "eps_formula_vs_search_max_diff": float(np.max(np.abs(eps[:EX41_SEARCHED] - eps_search))),
-        "flipped_at_eps": float(np.mean(predict_41(dense, adv) != predict_41(dense, pts))),
-        "teacher_flipped": float(np.mean(teacher_41(adv) != teacher_41(pts))),
-        "adv_in_cube": float(np.mean(np.all((adv >= 0) & (adv <= 1), axis=1))),
-        "flippable_in_cube": float(np.mean(flippable_in_cube(dense, pts))),
-        "sparse_wedge_fraction": float(wedge.mean()),
-        "paper_point_sparse_ours": int(predict_41(sparse, paper_point)[0]),
-        "paper_point_teacher": int(teacher_41(paper_point)[0]),
-        "sparse_flip_eps_inf": bool(np.all(np.isinf(flipping_eps(sparse, pts[:10])))),
-    }
-    arrays = {
-        "dense_alpha": dense, "sparse_alpha": sparse, "shown_x": pts[shown],
-        "shown_adv": adv[shown], "shown_eps": eps[shown],
-        "wedge_x": nu[wedge][:EX41_SHOWN],
-    }
-    return values, arrays
-
-
-EX42_PANEL = 8
-"""Images of μ and of ν followed through training in the slider figure (each)."""
-
-
-def example42_panel(cfg) -> tuple[Shapes, Shapes]:
-    """A fixed panel of ``EX42_PANEL`` images of μ and of ν (4 squares and 4 disks each)."""
-    rng = np.random.default_rng((cfg.seed, STREAM_42, 1))
-    size, rr = cfg.image_size, cfg.radius_range
-    return (sample_shapes(EX42_PANEL, distribution="mu", size=size, radius_range=rr, rng=rng,
-                          balanced=True),
-            sample_shapes(EX42_PANEL, distribution="nu", size=size, radius_range=rr, rng=rng,
-                          balanced=True))
-
-
-def example42_experiment(cfg, prefilter: bool, progress: bool = True) -> tuple[dict, dict]:
-    """Example 4.2 / Fig. 4.3: train the CNN on μ (raw or max-pool prefiltered) and follow its
-    test and adversarial accuracy on fresh images; same training images for both variants."""
-    mu_panel, nu_panel = example42_panel(cfg)
-    panel = Shapes(*(np.concatenate([getattr(mu_panel, f), getattr(nu_panel, f)])
-                     for f in Shapes.__dataclass_fields__))
-    log = train_shape_cnn(
-        prefilter=prefilter, size=cfg.image_size, radius_range=cfg.radius_range,
-        n_train=cfg.n_train, n_eval=cfg.n_eval, epochs=cfg.epochs, batch_size=cfg.batch_size,
-        lr=cfg.lr, eval_every=cfg.eval_every, channels=cfg.channels,
-        kernel_size=cfg.kernel_size, seed=(cfg.seed, STREAM_42), panel=panel,
-        threads=cfg.torch_threads, device=cfg.device, progress=progress)
-    values = {"final_test_acc": float(log["test_acc"][-1]),
-              "final_adv_acc": float(log["adv_acc"][-1]), "steps": int(log["steps"][-1])}
-    arrays = dict(log, panel_images=panel.images, panel_labels=panel.labels,
-                  panel_textured=panel.textured)
-    return values, arrays
-
-
-# --------------------------------------------------------------------------------------------
-# Figures of chapter 08
-# --------------------------------------------------------------------------------------------
-
-
-def plot_fig32(fig32_values: dict, fig32_arrays: dict, grid: int = 400):
-    """Fig. 3.2, both panels: teacher regions, adversarial region, training data, students."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5.2))
-    c = np.linspace(-1, 1, grid)
-    g1, g2 = np.meshgrid(c, c)
-    pts = np.stack([g1.ravel(), g2.ravel()], axis=1)
-    w_l, b_l = np.array(fig32_values["left_w"]), fig32_values["left_b"]
-    w_r, b_r = FIG32_RIGHT_STUDENT
-    panels = ((axes[0], FIG32_LEFT_TEACHER, w_l, b_l, "left"),
-              (axes[1], FIG32_RIGHT_TEACHER, w_r, b_r, "right"))
-    for ax, regions, w, b, side in panels:
-        for label, poly in regions.items():
-            ax.add_patch(Polygon(poly, closed=True, alpha=0.15,
-                                 color="tab:blue" if label == A else "tab:orange",
-                                 label=f"Ω_{'A' if label == A else 'B'} (teacher certain)"))
-        t = region_teacher(regions, pts)
-        wrong = ((t != U) & (linear_student(pts, w, b) != t)).reshape(g1.shape)
-        ax.contourf(g1, g2, wrong.astype(float), levels=[0.5, 1.5], colors=["0.35"], alpha=0.7)
-        xs = np.linspace(-1, 1, 2)
-        if abs(w[1]) > 1e-12:
-            ax.plot(xs, -(w[0] * xs + b) / w[1], color="red", lw=2, label="student boundary")
-        area = fig32_values[f"{side}_adv_area"]
-        ax.set(xlim=(-1, 1), ylim=(-1, 1), aspect="equal", xlabel="x1", ylabel="x2")
-        ax.set_title(f"{side}: adversarial area {area:.3f} (grey)")
-    x, y = fig32_arrays["left_x"], fig32_arrays["left_y"]
-    axes[0].scatter(*x[y == A].T, s=6, color="tab:blue", label="μ, class A")
-    axes[0].scatter(*x[y == B].T, s=6, color="tab:orange", label="μ, class B")
-    axes[0].legend(loc="lower right", fontsize=7)
-    axes[1].legend(loc="lower left", fontsize=7)
-    fig.suptitle("Fig. 3.2: ℓ2 robust but not adversarially robust (left), and the reverse (right)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_query_costs(sq: dict, gd: dict):
-    """Cost of the passive-teacher students of §4.1 against |S|: feature queries and SGD steps."""
-    import matplotlib.pyplot as plt
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.6))
-    rows = sq["rows"]
-    sizes = [r["size"] for r in rows]
-    ax1.semilogy(sizes, [r["expected"] for r in rows], "k--", label="our student, mean over S")
-    bound = [(r["size"], r["lower_bound"]) for r in rows if r["lower_bound"] > 0]
-    ax1.semilogy(*zip(*bound), ":", color="tab:green",
-                 label="any SQ student told |S|: ≥ 4α²(#teachers of that size − 1)")
-    run = [r for r in rows if r["run"]]
-    ok = [r for r in run if r["recovered"]]
-    ax1.semilogy([r["size"] for r in ok], [r["queries"] for r in ok], "o", color="tab:blue",
-                 label="run: S recovered")
-    failed = [r for r in run if not r["recovered"]]
-    ax1.semilogy([r["size"] for r in failed], [r["queries"] for r in failed], "x", ms=10,
-                 color="tab:red", label="run: budget exhausted")
-    ax1.axhline(sq["budget"], color="tab:red", lw=1, label=f"budget {sq['budget']}")
-    ax1.set(xlabel="|S| (size of the teacher's parity)", ylabel="feature queries",
-            title=f"Feature (statistical) queries, d = {sq['d']}, α = {sq['tolerance']}")
-    ax1.legend(fontsize=7)
-    ax1.xaxis.get_major_locator().set_params(integer=True)
-    grows = gd["rows"]
-    for r in grows:
-        reached = r["steps"] is not None
-        ax2.semilogy(r["size"], r["steps"] if reached else gd["budget"],
-                     "o" if reached else "x", color="tab:blue" if reached else "tab:red", ms=8)
-    ax2.axhline(gd["budget"], color="tab:red", lw=1, label=f"budget {gd['budget']} steps")
-    ax2.set(xlabel="|S|", ylabel="SGD steps to reach the target accuracy on ν",
-            title=f"SGD on samples of ν, d = {gd['d']} (x: budget exhausted)")
-    ax2.legend(fontsize=7)
-    ax2.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
-    return fig
-
-
-def plot_coefficients(arrays: dict):
-    """Fig. 4.1 left: the dense and the sparse student's coefficients α_i."""
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(10, 3.6))
-    i = np.arange(1, EX41_DIM + 1)
-    ax.bar(i, arrays["dense_alpha"], color="tab:blue", label="dense (all 100 coordinates)")
-    ax.plot([1, EX41_DIM], arrays["sparse_alpha"][[0, -1]], "o", color="tab:red", ms=8,
-            label="sparse (x1 and x100 only)")
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set(xlabel="coordinate i", ylabel="α_i",
-           title="Example 4.1: least-squares coefficients (Fig. 4.1 left)")
-    ax.legend()
-    fig.tight_layout()
-    return fig
-
-
-def plot_41_examples(arrays: dict):
-    """Fig. 4.1 right: points of ν, their adversarial examples and the perturbation as 10×10
-    images (x1 top left, x100 bottom right), and points where the sparse student errs."""
-    import matplotlib.pyplot as plt
-
-    xs, advs, eps = arrays["shown_x"], arrays["shown_adv"], arrays["shown_eps"]
-    alpha, sparse, wedge = arrays["dense_alpha"], arrays["sparse_alpha"], arrays["wedge_x"]
-    n = max(len(xs), len(wedge), 1)
-    fig, axes = plt.subplots(4, n, figsize=(2.2 * n, 9.4), squeeze=False)
-    lo, hi = min(0.0, float(advs.min(initial=0))), max(1.0, float(advs.max(initial=1)))
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for k in range(len(xs)):
-        x, adv = xs[k:k + 1], advs[k:k + 1]
-        y, before, after = teacher_41(x)[0], predict_41(alpha, x)[0], predict_41(alpha, adv)[0]
-        axes[0, k].imshow(x[0].reshape(10, 10), cmap="gray", vmin=lo, vmax=hi)
-        axes[0, k].set_title(f"x: teacher {y:+d}, dense {before:+d}", fontsize=8)
-        axes[1, k].imshow(adv[0].reshape(10, 10), cmap="gray", vmin=lo, vmax=hi)
-        axes[1, k].set_title(f"x̂: teacher {teacher_41(adv)[0]:+d}, dense {after:+d}",
-                             fontsize=8)
-        axes[2, k].imshow((adv[0] - x[0]).reshape(10, 10), cmap="coolwarm",
-                          vmin=-float(eps.max()), vmax=float(eps.max()))
-        axes[2, k].set_title(f"x̂ − x: ±ε, ε = {eps[k]:.3f}", fontsize=8)
-    for k in range(len(wedge)):
-        w = wedge[k:k + 1]
-        axes[3, k].imshow(w[0].reshape(10, 10), cmap="gray", vmin=0, vmax=1)
-        axes[3, k].set_title(f"x1={w[0, 0]:.3f}, x100={w[0, -1]:.3f}\nteacher "
-                             f"{teacher_41(w)[0]:+d}, sparse {predict_41(sparse, w)[0]:+d}",
-                             fontsize=7)
-    for row, name in enumerate(("x", "x̂ (dense flipped)", "x̂ − x", "sparse errs")):
-        axes[row, 0].set_ylabel(name)
-    fig.suptitle("Example 4.1: the attack on the dense student (rows 1–3) and the sparse "
-                 "student's errors (row 4)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_shapes_grid(mu: Shapes, nu: Shapes, n: int = 6):
-    """Fig. 4.2: images of μ and ν, raw and after the max-pool prefilter."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(4, n, figsize=(1.9 * n, 8.2), squeeze=False)
-    rows = (("μ", mu.images, mu.labels), ("ν", nu.images, nu.labels))
-    for r, (name, images, labels) in enumerate(rows):
-        filtered = maxpool_prefilter(torch.from_numpy(images[:n])).numpy()
-        for k in range(n):
-            kind = "square" if labels[k] == SQUARE else "disk"
-            for rr, img, tag in ((r, images[k], ""), (r + 2, filtered[k], ", max-pooled")):
-                ax = axes[rr, k]
-                ax.imshow(img, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.set_title(f"{name}: {kind}{tag}", fontsize=7)
-    fig.suptitle("Fig. 4.2: training/test distribution μ (row 1), adversarial ν (row 2), and "
-                 "both after max-pool(3, stride 1) (rows 3–4)")
-    fig.tight_layout()
-    return fig
-
-
-def plot_fig43(raw: dict, pooled: dict, title: str | None = None):
-    """Fig. 4.3: test (μ) and adversarial (ν) accuracy over training, raw and prefiltered."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharey=True)
-    if title:
-        fig.suptitle(title)
-    for ax, log, name in ((axes[0], raw, "raw images"), (axes[1], pooled, "max-pool prefilter")):
-        ax.plot(log["steps"], log["test_acc"], "-o", ms=3, label="test (fresh μ)")
-        ax.plot(log["steps"], log["adv_acc"], "-o", ms=3, label="adversarial (fresh ν)")
-        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
-        ax.set(xlabel="training step (batch)", title=f"Fig. 4.3: {name}", ylim=(-0.02, 1.02))
-        ax.legend()
-    axes[0].set_ylabel("accuracy")
-    fig.tight_layout()
-    return fig
-
-
-def slider_figure(raw: dict, pooled: dict):
-    """A plotly figure with a slider over evaluation steps: the accuracy curves up to the step
-    (top) and the probability each student gives the true class of the panel images (bottom)."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    steps = raw["steps"]
-    if not np.array_equal(steps, pooled["steps"]):
-        raise ValueError("the two runs must be evaluated at the same steps")
-    labels = raw["panel_labels"]
-    textured = raw["panel_textured"]
-    n_mu = len(labels) // 2
-    names = [f"{'μ' if k < n_mu else 'ν'} {k % n_mu + 1}: "
-             f"{'textured ' if textured[k] else ''}{'square' if labels[k] == SQUARE else 'disk'}"
-             for k in range(len(labels))]
-    fig = make_subplots(rows=2, cols=1, row_heights=[0.45, 0.55], vertical_spacing=0.18,
-                        subplot_titles=("accuracy on fresh images",
-                                        "probability of the true class, panel images"))
-    curves = (("raw: test", raw["test_acc"], "tab:blue", "solid"),
-              ("raw: adversarial", raw["adv_acc"], "tab:blue", "dot"),
-              ("max-pool: test", pooled["test_acc"], "tab:red", "solid"),
-              ("max-pool: adversarial", pooled["adv_acc"], "tab:red", "dot"))
-    colors = {"tab:blue": "#1f77b4", "tab:red": "#d62728"}
-
-    def traces(i):
-        out = [go.Scatter(x=steps[: i + 1], y=acc[: i + 1], name=name, mode="lines+markers",
-                          line=dict(color=colors[c], dash=dash)) for name, acc, c, dash in curves]
-        out += [go.Bar(x=names, y=raw["panel_prob"][i], name="raw",
-                       marker_color=colors["tab:blue"]),
-                go.Bar(x=names, y=pooled["panel_prob"][i], name="max-pool",
-                       marker_color=colors["tab:red"])]
-        return out
-
-    for tr, row in zip(traces(len(steps) - 1), (1, 1, 1, 1, 2, 2)):
-        fig.add_trace(tr, row=row, col=1)
-    fig.frames = [go.Frame(data=traces(i), name=str(int(s))) for i, s in enumerate(steps)]
-    fig.update_layout(
-        height=720, barmode="group", title="Example 4.2 over training (slide the step)",
-        sliders=[dict(active=len(steps) - 1, currentvalue=dict(prefix="step "),
-                      steps=[dict(label=str(int(s)), method="animate",
-                                  args=[[str(int(s))], dict(mode="immediate",
-                                                            frame=dict(duration=0, redraw=True),
-                                                            transition=dict(duration=0))])
-                             for s in steps])])
-    fig.update_xaxes(range=[0, float(steps[-1])], title_text="training step", row=1, col=1)
-    fig.update_yaxes(range=[-0.02, 1.02], title_text="accuracy", row=1, col=1)
-    fig.update_yaxes(range=[0, 1], title_text="P(true class)", row=2, col=1)
-    return fig
-
-
-def markdown_table(columns: dict, digits: int = 4):
-    """A dict of equally long columns as a markdown table (for display in the notebook)."""
-    from IPython.display import Markdown
-
-    names = list(columns)
-    n = len(next(iter(columns.values()))) if columns else 0
-    if any(len(c) != n for c in columns.values()):
-        raise ValueError("all columns must have the same length")
-
-    def fmt(v):
-        if v is None:
-            text = "—"
-        elif isinstance(v, (float, np.floating)):
-            text = f"{float(v):.{digits}g}"
-        elif isinstance(v, (list, tuple)):
-            text = "{" + ", ".join(map(str, v)) + "}"
-        else:
-            text = str(v)
-        return text.replace("|", "\\|")  # a bare | would end the cell
-
-    lines = ["| " + " | ".join(fmt(k) for k in names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(fmt(columns[k][i]) for k in names) + " |" for i in range(n)]
-    return Markdown("\n".join(lines))

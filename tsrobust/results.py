@@ -295,3 +295,58 @@ class Comparison:
 def compare(rows, result: Result | None = None) -> Comparison:
     """Our numbers beside the paper's (display it in a notebook)."""
     return Comparison(rows, result)
+
+
+# --------------------------------------------------------------------------------------------
+# Counting verdicts and showing plain tables (added with the chapter-8 split; generic)
+# --------------------------------------------------------------------------------------------
+
+
+def verdict_counts(rows) -> str:
+    """The verdicts of ``rows`` (:class:`Row` objects) counted in order of first appearance, as a
+    summary reads them: ``"2 reproduced, 1 direction holds"``; ``""`` for no rows."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.verdict] = counts.get(row.verdict, 0) + 1
+    return ", ".join(f"{n} {k}" for k, n in counts.items())
+
+
+class MarkdownTable:
+    """A markdown table that a notebook displays as such (``display(table)``); ``text`` is the
+    markdown, also its plain-text form."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def _repr_markdown_(self):
+        return self.text
+
+    def __repr__(self):
+        return self.text
+
+
+def markdown_table(columns: dict, digits: int = 4) -> MarkdownTable:
+    """A dict of equally long columns ``{header: values}`` as a markdown table.
+
+    Floats are shown with ``digits`` significant digits, ``None`` as "—", lists and tuples as
+    sets ``{1, 4}``, and a ``|`` inside a cell is escaped (a bare one would end the cell).
+    """
+    names = list(columns)
+    n = len(next(iter(columns.values()))) if columns else 0
+    if any(len(c) != n for c in columns.values()):
+        raise ValueError("all columns must have the same length")
+
+    def fmt(v):
+        if v is None:
+            text = "—"
+        elif isinstance(v, (float, np.floating)):
+            text = f"{float(v):.{digits}g}"
+        elif isinstance(v, (list, tuple)):
+            text = "{" + ", ".join(map(str, v)) + "}"
+        else:
+            text = str(v)
+        return text.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(fmt(k) for k in names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(fmt(columns[k][i]) for k in names) + " |" for i in range(n)]
+    return MarkdownTable("\n".join(lines))
