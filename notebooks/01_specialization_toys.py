@@ -35,9 +35,11 @@
 # 4. **weak teacher nodes learn slowly**: with teacher fan-out ‖v*_j‖ ∝ 1/j^p, the strong nodes
 #    are copied first.
 #
-# All the work (networks, training, measurements) is done by `tsrobust.theory`; each cell below
-# calls one experiment and records its result with its provenance, so a rerun with the same
-# parameters loads the recorded numbers instead of recomputing them.
+# All the work is done by the package: the networks, training and measurements by
+# `tsrobust.theory`, this chapter's experiments, figures and verdicts by
+# `tsrobust.chapters.ch01_specialization_toys`. Each cell below calls one experiment and records
+# its result with its provenance, so a rerun with the same parameters loads the recorded numbers
+# instead of recomputing them.
 
 # %% tags=["remove-cell"]
 # On Colab, install this book's package first (elsewhere, install it as the README says).
@@ -67,23 +69,19 @@ ls_student_width: Optional[int] = None  # student nodes, L-shape experiment; Non
 weak_decay: Optional[float] = None  # p in the teacher fan-out ‖v*_j‖ ∝ 1/j^p; None → profile value
 
 # %%
-import math
-
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from tsrobust import results
-from tsrobust import theory as th
+from tsrobust.chapters import ch01_specialization_toys as ch
 from tsrobust.params import resolve
 from tsrobust.plotting import show_plotly
+from tsrobust.runtime import choose_device
 
-cfg = resolve(th.CH01_SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=steps, lr=lr,
+cfg = resolve(ch.SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=steps, lr=lr,
               toy_student_width=toy_student_width, ls_student_width=ls_student_width,
               weak_decay=weak_decay)
-CHAPTER = "01_specialization_toys"
-device = "cuda" if torch.cuda.is_available() else "cpu"
+device = choose_device()
 cfg
 
 # %% [markdown]
@@ -124,36 +122,13 @@ cfg
 # that stops shrinking.
 
 # %%
-grad = results.record(CHAPTER, "gradient_check", cfg, lambda: th.gradient_check(
-    cfg.grad_dim, [math.radians(a) for a in cfg.grad_angles_deg], cfg.grad_sample_sizes,
-    cfg.grad_repeats, th.make_generator(cfg.seed, th.STREAM_GRADIENT)))
+grad = results.record(ch.CHAPTER, "gradient_check", cfg, lambda: ch.gradient_experiment(
+    d=cfg.grad_dim, angles_deg=cfg.grad_angles_deg, sample_sizes=cfg.grad_sample_sizes,
+    repeats=cfg.grad_repeats, seed=cfg.seed))
 grad
 
 # %%
-sizes = np.asarray(grad.values["sample_sizes"])
-angles = np.asarray(cfg.grad_angles_deg)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-for a, err in zip(angles, grad.arrays["rms_error"]):
-    ax1.loglog(sizes, err, "o-", label=f"θ = {a:.0f}°")
-ref = grad.arrays["rms_error"].mean(0)[0] * np.sqrt(sizes[0] / sizes)
-ax1.loglog(sizes, ref, "k--", label="∝ 1/√N")
-ax1.set_xlabel("Monte-Carlo samples N")
-ax1.set_ylabel("RMS error ‖ĝ_N − g‖ over repeats")
-ax1.set_title("Monte Carlo converges to the formula")
-ax1.legend(fontsize=8)
-
-fine = np.linspace(1e-3, math.pi - 1e-3, 200)
-curves = np.stack([th.relu_population_gradient(*th.vectors_at_angle(t, 2)).numpy() for t in fine])
-ax2.plot(np.degrees(fine), curves[:, 0], label="analytic, along w*")
-ax2.plot(np.degrees(fine), curves[:, 1], label="analytic, ⊥ w* (in span{w, w*})")
-an = grad.arrays["analytic"]
-ax2.plot(angles, an[:, 0], "ko", mfc="none", label="analytic at the tested θ")
-ax2.plot(angles, an[:, 1], "ko", mfc="none")
-ax2.set_xlabel("angle θ between w and w* (degrees)")
-ax2.set_ylabel("component of E[∇_w J]")
-ax2.set_title("The population gradient, ‖w‖ = ‖w*‖ = 1")
-ax2.legend(fontsize=8)
-fig.tight_layout()
+ch.plot_gradient_check(grad.values, grad.arrays, cfg.grad_angles_deg)
 plt.show()
 
 # %% [markdown]
@@ -169,22 +144,7 @@ plt.show()
 # step towards w*, the more so the larger θ.
 
 # %%
-v, shift = grad.values, grad.arrays["gating_shift_z"]
-display(Markdown(
-    f"Fitted log-log slope of the mean RMS error against N: **{th.fmt(v['loglog_slope'])}** "
-    f"(sampling noise alone gives −0.5). Largest deviation of any coordinate of any estimate "
-    f"from the formula, in units of that estimate's own standard error: "
-    f"**{th.fmt(v['z_max'], '.2f')}** over {len(angles)} angles × {len(sizes)} sample sizes × "
-    f"{v['repeats']} repeats × d = {v['d']} coordinates ({v['n_z']} z-scores; for that many "
-    f"independent Gaussian z-scores the largest is {v['z_median_max']:.2f} in a typical run "
-    f"(median) and exceeds {v['z_chance_1pct']:.2f} once in a hundred runs). Largest z-score "
-    f"at each N: {', '.join(f'{z:.2f}' for z in grad.arrays['z_max'].max(0))}; a wrong term "
-    f"would make these grow with N, while sampling noise alone leaves them level (values "
-    f"that are larger at small N than at large N point to the heavier-than-Gaussian tails of "
-    f"a mean over few samples, not to the formula). A "
-    f"{th.GATING_ERROR:.0%} error in the gating term would move some coordinate's z-score at "
-    f"N = {sizes[-1]:,} by at least {shift.min():.1f} (θ = {angles[shift.argmin()]:.0f}°) to "
-    f"{shift.max():.1f} (θ = {angles[shift.argmax()]:.0f}°) standard errors."))
+display(Markdown(ch.gradient_summary(grad.values, grad.arrays, cfg.grad_angles_deg)))
 
 # %% [markdown]
 # ## 1.2 A 2-D teacher and an over-realized student
@@ -202,7 +162,7 @@ display(Markdown(
 # student boundaries that match no teacher carry little weight.
 
 # %%
-toy = results.record(CHAPTER, "two_d_toy", cfg, lambda: th.two_d_toy(
+toy = results.record(ch.CHAPTER, "two_d_toy", cfg, lambda: ch.two_d_toy(
     teacher_width=cfg.toy_teacher_width, student_width=cfg.toy_student_width,
     outputs=cfg.outputs, n_train=cfg.n_train, steps=cfg.steps, lr=cfg.lr,
     records=cfg.toy_records, seed=cfg.seed, device=device))
@@ -210,14 +170,10 @@ toy
 
 # %%
 LIM = 3.0  # half-width of the drawn square (inputs are standard Gaussian)
-fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
-th.plot_two_d_toy(axes[0], toy.arrays, 0, lim=LIM, title="before training")
-th.plot_two_d_toy(axes[1], toy.arrays, -1, lim=LIM,
-                  title=f"after {int(toy.arrays['steps'][-1])} steps")
-axes[1].legend(loc="lower left", fontsize=8)
-fig.suptitle(f"2-D toy: {cfg.toy_teacher_width} teacher nodes, "
-             f"{cfg.toy_student_width} student nodes")
-fig.tight_layout()
+ch.plot_before_after(toy.arrays, lim=LIM,
+                     after_title=f"after {int(toy.arrays['steps'][-1])} steps",
+                     suptitle=f"2-D toy: {cfg.toy_teacher_width} teacher nodes, "
+                              f"{cfg.toy_student_width} student nodes")
 plt.show()
 
 # %% [markdown]
@@ -244,7 +200,7 @@ display(Markdown(
 # the teacher's. It works in the static book as well as in Jupyter.
 
 # %%
-show_plotly(th.training_slider_figure(toy.arrays, lim=LIM, title="2-D toy"))
+show_plotly(ch.training_slider_figure(toy.arrays, lim=LIM, title="2-D toy"))
 
 # %% [markdown]
 # **Figure 1.3.** The same run at every recorded step (slider). At step 0 the student
@@ -253,35 +209,11 @@ show_plotly(th.training_slider_figure(toy.arrays, lim=LIM, title="2-D toy"))
 # no teacher turning faint (their fan-out shrinking).
 #
 # In Jupyter or on Colab, the widget below retrains the 2-D toy with another student width or
-# seed (each change reruns `th.two_d_toy`, a few seconds on a CPU). In the static book it shows
+# seed (each change reruns `ch.two_d_toy`, a few seconds on a CPU). In the static book it shows
 # the run it was saved with; moving its sliders needs a live kernel.
 
 # %%
-import ipywidgets as widgets
-
-
-def rerun_toy(student_width, toy_seed):
-    _, arrays = th.two_d_toy(
-        teacher_width=cfg.toy_teacher_width, student_width=student_width, outputs=cfg.outputs,
-        n_train=cfg.n_train, steps=cfg.widget_steps, lr=cfg.lr, records=1, seed=toy_seed,
-        progress=False)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.3))
-    th.plot_two_d_toy(axes[0], arrays, 0, lim=LIM, title="before training")
-    th.plot_two_d_toy(axes[1], arrays, -1, lim=LIM, title=f"after {cfg.widget_steps} steps")
-    fig.suptitle(f"student width {student_width}, seed {toy_seed}: final loss "
-                 f"{arrays['loss'][-1]:.2g}")
-    fig.tight_layout()
-    plt.show()
-
-
-toy_widget = widgets.interactive(
-    rerun_toy,
-    student_width=widgets.IntSlider(value=cfg.toy_student_width, min=1, max=40,
-                                    continuous_update=False, description="student width"),
-    toy_seed=widgets.IntSlider(value=cfg.seed, min=0, max=50, continuous_update=False,
-                               description="seed"),
-)
-display(toy_widget)
+display(ch.toy_widget(cfg, lim=LIM))
 
 # %% [markdown]
 # **Figure 1.4.** The 2-D toy retrained with the widget's student width and seed (before and
@@ -314,29 +246,15 @@ display(toy_widget)
 # smaller than 0.8; the few in between are counted separately and left out of the comparison.
 
 # %%
-ls = results.record(CHAPTER, "l_shape", cfg, lambda: th.l_shape_experiment(
+ls = results.record(ch.CHAPTER, "l_shape", cfg, lambda: ch.l_shape_experiment(
     d=cfg.ls_dim, teacher_width=cfg.ls_teacher_width, student_width=cfg.ls_student_width,
     outputs=cfg.outputs, n_train=cfg.n_train, n_eval=cfg.n_eval, steps=cfg.steps, lr=cfg.lr,
     seed=cfg.seed, device=device))
 # ls
 
 # %%
-a = ls.arrays
-fig, ax = plt.subplots(figsize=(6.5, 4.5))
-for cls, (name, marker, color) in enumerate(zip(th.NODE_CLASSES, "oxs",
-                                                ("tab:blue", "tab:gray", "tab:green"))):
-    keep = a["node_class"] == cls
-    if keep.any():
-        ax.scatter(a["best_corr"][keep], a["fan_out_norm"][keep], marker=marker, color=color,
-                   label=f"{name} ({keep.sum()})")
-for nc, style in ((th.UNSPECIALIZED_NC, "--"), (th.SPECIALIZED_NC, ":")):
-    ax.axvline(nc, color="k", ls=style, lw=1, label=f"NC = {nc}")
-ax.set_xlabel("best NC of the student node with any teacher node")
-ax.set_ylabel("fan-out norm ‖v_k‖")
-ax.set_title(f"L-shape at convergence: d = {cfg.ls_dim}, {cfg.ls_teacher_width} teacher / "
-             f"{cfg.ls_student_width} student nodes")
-ax.legend(fontsize=8)
-fig.tight_layout()
+ch.plot_l_shape(ls.arrays, d=cfg.ls_dim, teacher_width=cfg.ls_teacher_width,
+                student_width=cfg.ls_student_width)
 plt.show()
 
 # %% [markdown]
@@ -347,20 +265,7 @@ plt.show()
 # irrelevant to the output, whatever its size.
 
 # %%
-v = ls.values
-off_l = (a["node_class"] == 0) & (a["best_corr"] <= th.SPECIALIZED_NC) & (
-    a["fan_out_norm"] > 0.1 * a["fan_out_norm"].max())
-paired = off_l & (a["partner_corr"] > 0.99)
-display(Markdown(
-    f"Final training loss {v['final_loss']:.2g}; mean best NC of the teacher nodes (MBNC) "
-    f"**{v['mbnc']:.4f}**. Of the student nodes whose boundary lies in the data, "
-    f"{th.fan_out_sentence(v)}; {v['n_dead']} nodes are dead and {v['n_always_on']} always "
-    f"on. Nodes that are not specialized (NC ≤ {th.SPECIALIZED_NC}) with a fan-out above 10% "
-    f"of the largest: {int(off_l.sum())}"
-    + (f", of which {int(paired.sum())} have a twin student node (NC > 0.99 between the two)"
-       if off_l.any() else "")
-    + ". Twins are the case source A's footnote 2 leaves open: two unspecialized students that "
-      "copy each other can keep large fan-outs that cancel in the output."))
+display(Markdown(ch.l_shape_summary(ls.values, ls.arrays)))
 
 # %% [markdown]
 # ## 1.4 Weak teacher nodes are slow to learn
@@ -385,7 +290,7 @@ display(Markdown(
 # node, the best NC over student nodes during training.
 
 # %%
-weak = results.record(CHAPTER, "weak_teacher", cfg, lambda: th.weak_teacher_experiment(
+weak = results.record(ch.CHAPTER, "weak_teacher", cfg, lambda: ch.weak_teacher_experiment(
     d=cfg.weak_dim, teacher_width=cfg.weak_teacher_width,
     student_width=cfg.weak_student_width, outputs=cfg.outputs, decay=cfg.weak_decay,
     n_train=cfg.n_train, n_eval=cfg.n_eval, steps=cfg.steps, lr=cfg.lr,
@@ -393,26 +298,7 @@ weak = results.record(CHAPTER, "weak_teacher", cfg, lambda: th.weak_teacher_expe
 weak
 
 # %%
-a = weak.arrays
-colors = plt.cm.viridis(np.linspace(0, 0.9, len(a["teacher_fan_out"])))
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-for j, (curve, strength) in enumerate(zip(a["best_nc"].T, a["teacher_fan_out"])):
-    ax1.semilogy(a["steps"], np.clip(1 - curve, 1e-6, None), color=colors[j],
-                 label=f"j = {j + 1}, ‖v*‖ = {strength:.2f}")
-ax1.axhline(1 - th.ALIGNED_NC, color="k", ls=":", lw=1)
-ax1.set_xlabel("training step")
-ax1.set_ylabel("1 − best NC of teacher node j")
-ax1.set_title(f"Weak teacher nodes (‖v*_j‖ = 1/j^{cfg.weak_decay:g}) are copied later")
-ax1.legend(fontsize=7, ncol=2)
-learned = a["steps_to_align"] >= 0
-ax2.scatter(a["teacher_fan_out"][learned], a["steps_to_align"][learned], c=colors[learned])
-ax2.set_xscale("log")
-ax2.set_xticks(a["teacher_fan_out"], [f"{s:.2f}" for s in a["teacher_fan_out"]], fontsize=7)
-ax2.minorticks_off()
-ax2.set_xlabel("teacher fan-out norm ‖v*_j‖")
-ax2.set_ylabel(f"first recorded step with best NC ≥ {th.ALIGNED_NC}")
-ax2.set_title("Time to specialize vs teacher strength")
-fig.tight_layout()
+ch.plot_weak_teacher(weak.arrays, decay=cfg.weak_decay)
 plt.show()
 
 # %% [markdown]
@@ -424,15 +310,15 @@ plt.show()
 # rank correlation below measures how consistently they do.
 
 # %%
-v = weak.values
+v, a = weak.values, weak.arrays
 display(Markdown(
     f"{v['n_learned']} of {len(a['teacher_fan_out'])} teacher nodes reached NC ≥ "
-    f"{th.ALIGNED_NC} within {int(a['steps'][-1])} steps; steps to get there, strongest "
+    f"{ch.ALIGNED_NC} within {int(a['steps'][-1])} steps; steps to get there, strongest "
     f"first: {v['steps_to_align']} (−1: not reached). Spearman rank correlation between "
     f"strength and time to specialize (nodes never copied count as the slowest): "
-    f"**{th.fmt(v['spearman_strength_vs_steps'], '.2f')}** (−1 would mean a perfectly "
-    f"monotone \"weaker is slower\"; {th.MISSING}: undefined, when every node was copied at the "
-    f"same recorded step or none was). The bound is on the worst case, so a weak node that "
+    f"**{results.fmt(v['spearman_strength_vs_steps'], '.2f')}** (−1 would mean a perfectly "
+    f"monotone \"weaker is slower\"; {results.MISSING}: undefined, when every node was copied "
+    f"at the same recorded step or none was). The bound is on the worst case, so a weak node that "
     f"happens to start close to a student node can be copied early: the ordering is a "
     f"tendency, not a law."))
 
@@ -444,21 +330,12 @@ display(Markdown(
 # toys, so "paper" states its claim):
 
 # %%
-rows = [
-    th.gradient_claim(grad.values),
-    results.Row("2-D toy: lowest best NC over teacher nodes", ours=toy.values["min_best_nc"],
-                paper="students align", source="D, \"Simple 2D experiments\"",
-                verdict="direction holds" if results.exceeds(toy.values["min_best_nc"],
-                                                             th.ALIGNED_NC) else "differs",
-                note=f"holds if every teacher node has a student copy: lowest best NC above "
-                     f"{th.ALIGNED_NC}"),
-    th.l_shape_claim(ls.values),
-    th.weak_teacher_claim(weak.values, cfg.weak_teacher_width),
-]
+rows = ch.claim_rows(grad.values, toy.values, ls.values, weak.values,
+                     n_weak_teacher=cfg.weak_teacher_width)
 results.compare(rows)  # the provenance of each number is printed under its result above
 
 # %%
-display(Markdown(th.verdict_summary(rows)))
+display(Markdown(results.verdict_summary(rows)))
 
 # %% [markdown]
 # Two caveats apply whatever the verdicts: Corollary 1 speaks only of nodes whose boundary lies

@@ -49,7 +49,9 @@
 #   directions of the data, so they should shrink ε_out.
 #
 # This chapter tests each claim on two-layer ReLU networks where 𝒳 is known exactly. All
-# training and measuring is done by `tsrobust.theory`.
+# training and measuring is done by the package: the networks and measurements by
+# `tsrobust.theory`, this chapter's experiments, figures and verdicts by
+# `tsrobust.chapters.ch02_low_rank_specialization`.
 
 # %% tags=["remove-cell"]
 # On Colab, install this book's package first (elsewhere, install it as the README says).
@@ -82,20 +84,18 @@ sweep_d_subs: Optional[list] = None  # d′ values of the sweep, each < d; None 
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from tsrobust import results
-from tsrobust import theory as th
+from tsrobust.chapters import ch02_low_rank_specialization as ch
 from tsrobust.params import resolve
+from tsrobust.runtime import choose_device
 
-cfg = resolve(th.CH02_SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=steps, d=d,
+cfg = resolve(ch.SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=steps, d=d,
               d_sub=d_sub, student_width=student_width, noise_std=noise_std,
               attack_eps=attack_eps, sweep_d_subs=sweep_d_subs)
-th.check_ch02_settings(cfg)
-CHAPTER = "02_low_rank_specialization"
-device = "cuda" if torch.cuda.is_available() else "cpu"
+ch.check_settings(cfg)
+device = choose_device()
 common = dict(d=cfg.d, teacher_width=cfg.teacher_width, student_width=cfg.student_width,
               outputs=cfg.outputs, n_train=cfg.n_train, n_eval=cfg.n_eval, lr=cfg.lr,
               seed=cfg.seed, device=device)
@@ -122,31 +122,18 @@ cfg
 # weights w̃ projected onto 𝒳 and onto its complement 𝒳^⊥ (Theorem 2's θ^𝒰).
 
 # %%
-exact = results.record(CHAPTER, "low_rank_exact", cfg, lambda: th.low_rank_experiment(
+exact = results.record(ch.CHAPTER, "low_rank_exact", cfg, lambda: ch.low_rank_experiment(
     d_sub=cfg.d_sub, steps=cfg.steps, off_subspace_std=0.0, attack_eps=cfg.attack_eps,
     attack_steps=cfg.attack_steps, n_attack=cfg.n_attack, **common))
 display(exact)
-near = results.record(CHAPTER, "low_rank_near", cfg, lambda: th.low_rank_experiment(
+near = results.record(ch.CHAPTER, "low_rank_near", cfg, lambda: ch.low_rank_experiment(
     d_sub=cfg.d_sub, steps=cfg.steps, off_subspace_std=cfg.near_std, attack_eps=cfg.attack_eps,
     attack_steps=cfg.attack_steps, n_attack=cfg.n_attack, **common))
 near
 
 # %%
-SUB = r"$\mathcal{X}$"  # the data subspace, in figure labels
-runs = {f"exactly in {SUB} (s = 0)": exact, f"near {SUB} (s = {cfg.near_std:g})": near}
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-for ax, (name, res) in zip(axes, runs.items()):
-    a = res.arrays
-    j = np.arange(1, len(a["teacher_angle_in"]) + 1)
-    ax.bar(j - 0.2, np.degrees(a["teacher_angle_in"]), 0.4, label=f"inside {SUB}")
-    ax.bar(j + 0.2, np.degrees(a["teacher_angle_out"]), 0.4, label=f"in the complement of {SUB}")
-    ax.set_xticks(j)
-    ax.set_xlabel("teacher node j")
-    ax.set_title(f"data {name}")
-axes[0].set_ylabel("projected angle to the best student (degrees)")
-axes[0].legend()
-fig.suptitle(f"Projected angles, d = {cfg.d}, d′ = {cfg.d_sub}")
-fig.tight_layout()
+runs = dict(zip(ch.run_names(cfg.near_std), (exact, near)))
+ch.plot_projected_angles(runs, d=cfg.d, d_sub=cfg.d_sub)
 plt.show()
 
 # %% [markdown]
@@ -158,20 +145,7 @@ plt.show()
 # above the inside ones.
 
 # %%
-ve, vn = exact.values, near.values
-display(Markdown(
-    f"Mean projected angle inside / outside 𝒳: **{ve['mean_angle_in_deg']:.2f}° / "
-    f"{ve['mean_angle_out_deg']:.1f}°** for data exactly in 𝒳, **{vn['mean_angle_in_deg']:.2f}° "
-    f"/ {vn['mean_angle_out_deg']:.1f}°** for data near it (MBNC {ve['mbnc']:.4f} and "
-    f"{vn['mbnc']:.4f}; final training loss {ve['final_loss']:.2g} and "
-    f"{vn['final_loss']:.2g}).\n\n"
-    f"The mechanism of Theorem 1: with data exactly in 𝒳 every gradient with respect to w̃_k "
-    f"is a combination of inputs, hence lies in 𝒳, and the out-of-plane part of each student "
-    f"weight should never move. The largest change of (I − UUᵀ) w̃_k over training, over all "
-    f"student nodes, is **{ve['max_out_of_plane_change']:.1e}** ("
-    + ("below" if ve["max_out_of_plane_change"] < th.ROUNDING_TOL else "above")
-    + f" the rounding level {th.ROUNDING_TOL:g}), against "
-    f"**{vn['max_out_of_plane_change']:.2f}** for the data near 𝒳."))
+display(Markdown(ch.angle_summary(exact.values, near.values)))
 
 # %% [markdown]
 # ## 2.2 Unspecialized nodes have small fan-out (Corollary 1)
@@ -187,23 +161,7 @@ display(Markdown(
 # unspecialized below 0.8, the rest in between.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-for ax, (name, res) in zip(axes, runs.items()):
-    a = res.arrays
-    for cls, (label, marker, color) in enumerate(zip(th.NODE_CLASSES, "oxs",
-                                                     ("tab:blue", "tab:gray", "tab:green"))):
-        keep = a["student_node_class"] == cls
-        if keep.any():
-            ax.scatter(a["student_best_corr"][keep], a["student_fan_out_norm"][keep],
-                       marker=marker, color=color, label=f"{label} ({keep.sum()})")
-    for nc, style in ((th.UNSPECIALIZED_NC, "--"), (th.SPECIALIZED_NC, ":")):
-        ax.axvline(nc, color="k", ls=style, lw=1)
-    ax.set_xlabel("best NC with any teacher node")
-    ax.set_title(f"data {name}")
-    ax.legend(fontsize=8)
-axes[0].set_ylabel("fan-out norm ‖v_k‖")
-fig.suptitle("Corollary 1 on low-rank data: fan-out vs specialization")
-fig.tight_layout()
+ch.plot_fan_out(runs)
 plt.show()
 
 # %% [markdown]
@@ -215,14 +173,9 @@ plt.show()
 # that low rank changes nothing inside the data, only outside it (next sections).
 
 # %%
-def fan_out_summary(a):
-    return th.fan_out_sentence(th.fan_out_by_specialization(
-        a["student_best_corr"], a["student_fan_out_norm"], a["student_node_class"]))
-
-
 display(Markdown(
-    f"Data exactly in 𝒳: {fan_out_summary(exact.arrays)}; final training loss "
-    f"{exact.values['final_loss']:.2g}. Data near 𝒳: {fan_out_summary(near.arrays)}; final "
+    f"Data exactly in 𝒳: {ch.fan_out_summary(exact.arrays)}; final training loss "
+    f"{exact.values['final_loss']:.2g}. Data near 𝒳: {ch.fan_out_summary(near.arrays)}; final "
     f"training loss {near.values['final_loss']:.2g}. Corollary 1 bounds the fan-out by a multiple "
     f"of the gradient size ε, so it is a statement about the end of training: a run that stops at "
     f"a higher loss, or nodes that fire on few inputs (and so receive little gradient), can still "
@@ -247,19 +200,7 @@ display(Markdown(
 # angle is zero. Like the source's Fig. 4 we sort the values over teacher nodes.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-for ax, (name, res) in zip(axes, runs.items()):
-    a = res.arrays
-    rank = np.arange(1, len(a["teacher_eps_in"]) + 1)
-    ax.plot(rank, np.sort(a["teacher_eps_in"]), "o-", label="ε_in")
-    ax.plot(rank, np.sort(a["teacher_eps_out"]), "s-", label="ε_out")
-    ax.set_xticks(rank)
-    ax.set_xlabel("rank among teacher nodes (sorted by the value shown)")
-    ax.set_title(f"data {name}")
-    ax.legend()
-axes[0].set_ylabel("ε (normalized weights)")
-fig.suptitle("Eq. 2 measured: ε_in and ε_out per teacher node and its best student")
-fig.tight_layout()
+ch.plot_eps(runs)
 plt.show()
 
 # %% [markdown]
@@ -269,6 +210,7 @@ plt.show()
 # but leave it the larger of the two.
 
 # %%
+ve, vn = exact.values, near.values
 display(Markdown(
     f"Mean ε_in / ε_out: **{ve['mean_eps_in']:.3f} / {ve['mean_eps_out']:.3f}** (exactly in 𝒳), "
     f"**{vn['mean_eps_in']:.3f} / {vn['mean_eps_out']:.3f}** (near 𝒳)."))
@@ -294,30 +236,7 @@ display(Markdown(
 # severe, and its numbers cannot be compared with Table 2.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-a = exact.arrays
-bins = np.linspace(0, 1, 41)
-axes[0].hist(a["off_fraction_random"], bins=bins, alpha=0.6, label="random direction")
-axes[0].hist(a["off_fraction_adversarial"], bins=bins, alpha=0.6, label="oracle-adversarial")
-axes[0].set_xlim(max(0.0, a["off_fraction_random"].min() - 0.05), 1.0)
-axes[0].axvline(np.sqrt((cfg.d - cfg.d_sub) / cfg.d), color="k", ls=":",
-                label="√((d − d′)/d)")
-axes[0].set_xlabel("off-subspace fraction ‖(I − UUᵀ)δ‖ / ‖δ‖")
-axes[0].set_ylabel("attacked inputs")
-axes[0].set_title(f"Where the perturbation points (data in {SUB}, ε = {cfg.attack_eps:g})")
-axes[0].legend(fontsize=8)
-kinds = ["loss_clean", "loss_random", "loss_in_plane", "loss_adversarial"]
-labels = ["clean", "random", f"PGD in {SUB}", "PGD (Eq. 3)"]
-width = 0.38
-for i, (name, res) in enumerate(runs.items()):
-    axes[1].bar(np.arange(4) + (i - 0.5) * width, [res.values[k] for k in kinds], width,
-                label=f"data {name}")
-axes[1].set_yscale("log")
-axes[1].set_xticks(np.arange(4), labels)
-axes[1].set_ylabel("mean oracle loss ‖f(x′) − f*(x′)‖²")
-axes[1].set_title("Student-teacher disagreement after a perturbation")
-axes[1].legend(fontsize=8)
-fig.tight_layout()
+ch.plot_probe(runs, exact.arrays, d=cfg.d, d_sub=cfg.d_sub, attack_eps=cfg.attack_eps)
 plt.show()
 
 # %% [markdown]
@@ -330,17 +249,7 @@ plt.show()
 # were never corrected (large ε_out), looks like.
 
 # %%
-gain = ve["loss_adversarial"] - ve["loss_clean"]  # what the unrestricted attack adds
-in_share = (ve["loss_in_plane"] - ve["loss_clean"]) / gain if gain > 0 else None
-display(Markdown(
-    f"Mean off-subspace fraction: oracle-adversarial **{ve['off_fraction_adversarial']:.3f}**, "
-    f"random **{ve['off_fraction_random']:.3f}** (data exactly in 𝒳); "
-    f"{vn['off_fraction_adversarial']:.3f} vs {vn['off_fraction_random']:.3f} (near 𝒳). Mean "
-    f"oracle loss clean / random / in-plane PGD / PGD: {ve['loss_clean']:.2g} / "
-    f"{ve['loss_random']:.2g} / {ve['loss_in_plane']:.2g} / **{ve['loss_adversarial']:.2g}** "
-    f"(exactly in 𝒳). Of what the unrestricted attack adds to the clean oracle loss, the attack "
-    f"kept inside 𝒳 adds a fraction **{th.fmt(in_share, '.2g')}** (near 1: the weakness lies "
-    f"inside 𝒳; near 0: across it)."))
+display(Markdown(ch.probe_summary(exact.values, near.values)))
 
 # %% [markdown]
 # ## 2.5 Augmenting along the weak directions lowers ε_out (§4.3)
@@ -358,30 +267,14 @@ display(Markdown(
 #   radius ε), refreshed every few steps: adversarial training with the oracle's labels.
 
 # %%
-aug = results.record(CHAPTER, "augmentation", cfg, lambda: th.augmentation_comparison(
+aug = results.record(ch.CHAPTER, "augmentation", cfg, lambda: ch.augmentation_comparison(
     d_sub=cfg.d_sub, steps=cfg.steps, off_subspace_std=0.0, noise_std=cfg.noise_std,
     attack_eps=cfg.attack_eps, attack_steps=cfg.train_attack_steps,
     adversarial_every=cfg.adversarial_every, n_attack=cfg.n_attack, **common))
 aug
 
 # %%
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
-for kind in th.AUGMENTATIONS:
-    rank = np.arange(1, len(aug.arrays[f"{kind}_eps_out"]) + 1)
-    ax1.plot(rank, np.sort(aug.arrays[f"{kind}_eps_out"]), "o-", label=kind)
-ax1.set_yscale("log")
-ax1.set_xticks(rank)
-ax1.set_xlabel("rank among teacher nodes (sorted by ε_out)")
-ax1.set_ylabel("ε_out")
-ax1.set_title("ε_out per teacher node and training variant")
-ax1.legend(fontsize=8)
-ax2.bar(th.AUGMENTATIONS, [aug.values[k]["loss_adversarial"] for k in th.AUGMENTATIONS],
-        color=["tab:blue", "tab:orange", "tab:green", "tab:red"])
-ax2.set_yscale("log")
-ax2.set_ylabel("mean oracle loss under oracle-adversarial attack")
-ax2.set_title(f"Robustness to Eq. 3 attacks (ℓ2, ε = {cfg.attack_eps:g})")
-ax2.tick_params(axis="x", labelsize=8)
-fig.tight_layout()
+ch.plot_augmentation(aug.values, aug.arrays, attack_eps=cfg.attack_eps)
 plt.show()
 
 # %% [markdown]
@@ -391,13 +284,7 @@ plt.show()
 # below has the numbers.
 
 # %%
-rows = "\n".join(
-    f"| {k} | {aug.values[k]['mean_eps_in']:.3f} | {aug.values[k]['mean_eps_out']:.3f} | "
-    f"{aug.values[k]['mean_angle_out_deg']:.1f} | {aug.values[k]['loss_clean']:.2g} | "
-    f"{aug.values[k]['loss_adversarial']:.2g} |" for k in th.AUGMENTATIONS)
-display(Markdown(
-    "| training | mean ε_in | mean ε_out | mean angle out of 𝒳 (°) | clean oracle loss | "
-    "oracle loss under attack |\n|---|---|---|---|---|---|\n" + rows))
+display(Markdown(ch.augmentation_table(aug.values)))
 
 # %%
 va = aug.values
@@ -421,23 +308,13 @@ display(Markdown(
 # data exactly in 𝒳, and report ε_in and ε_out averaged over teacher nodes.
 
 # %%
-sweep = results.record(CHAPTER, "d_sub_sweep", cfg, lambda: th.subspace_sweep(
+sweep = results.record(ch.CHAPTER, "d_sub_sweep", cfg, lambda: ch.subspace_sweep(
     d_subs=cfg.sweep_d_subs, repeats=cfg.sweep_repeats, steps=cfg.sweep_steps,
     off_subspace_std=0.0, **common))
 sweep
 
 # %%
-a = sweep.arrays
-fig, ax = plt.subplots(figsize=(6.5, 4.2))
-for key, label, marker in (("eps_out", "ε_out", "s"), ("eps_in", "ε_in", "o")):
-    ax.errorbar(a["d_subs"], a[key].mean(1), yerr=a[key].std(1) if a[key].shape[1] > 1 else None,
-                marker=marker, capsize=3, label=label)
-    ax.plot(np.repeat(a["d_subs"], a[key].shape[1]), a[key].ravel(), ".", color="gray", alpha=0.5)
-ax.set_xlabel("dimension d′ of the data subspace")
-ax.set_ylabel("mean over teacher nodes")
-ax.set_title(f"ε_in and ε_out vs subspace dimension (d = {cfg.d}, {cfg.sweep_repeats} repeats)")
-ax.legend()
-fig.tight_layout()
+ch.plot_sweep(sweep.arrays, d=cfg.d, repeats=cfg.sweep_repeats)
 plt.show()
 
 # %% [markdown]
@@ -448,13 +325,7 @@ plt.show()
 # weights, so it can rise too but should stay below ε_out.
 
 # %%
-v = sweep.values
-display(Markdown(
-    "Mean ε_out per d′: " + ", ".join(f"d′ = {s}: **{e:.3f}**"
-                                      for s, e in zip(v["d_subs"], v["mean_eps_out"]))
-    + f". Strictly decreasing in d′: **{v['eps_out_decreases_with_d_sub']}**"
-    + ("" if v["eps_out_decreases_with_d_sub"] else
-       " (with few repeats the means are noisy; the gpu profile uses more)") + "."))
+display(Markdown(ch.sweep_summary(sweep.values)))
 
 # %% [markdown]
 # ## 2.7 Summary
@@ -464,49 +335,12 @@ display(Markdown(
 # last column says when it holds; a difference inside its margin is a tie, not a direction):
 
 # %%
-holds = {True: "direction holds", False: "differs"}
-M, ea = results.SPEC_MARGIN, exact.arrays
-m_off = th.paired_margin(ea["off_fraction_adversarial"], ea["off_fraction_random"], floor=M)
-eps_out = {k: aug.values[k]["mean_eps_out"] for k in ("none", "oracle_adversarial", "gaussian")}
-rows = [
-    results.Row("inside / outside projected angle (°), data in 𝒳",
-                ours=f"{ve['mean_angle_in_deg']:.2f} / {ve['mean_angle_out_deg']:.1f}",
-                paper="small / large", source="A, Thms 1–2",
-                verdict=holds[results.exceeds(ve["mean_angle_out_deg"],
-                                              th.ANGLE_RATIO * ve["mean_angle_in_deg"])],
-                note=f"holds if outside > {th.ANGLE_RATIO:g} × inside"),
-    results.Row("out-of-plane weight change in training, data in 𝒳",
-                ours=ve["max_out_of_plane_change"], paper="0 (only Proj_𝒳 is learned)",
-                source="A, Thm 1",
-                verdict=holds[ve["max_out_of_plane_change"] < th.ROUNDING_TOL],
-                note=f"holds if below the rounding level {th.ROUNDING_TOL:g}"),
-    results.Row("off-subspace fraction, adversarial vs random",
-                ours=f"{ve['off_fraction_adversarial']:.3f} vs {ve['off_fraction_random']:.3f}",
-                paper="adversarial examples leave 𝒳", source="A, §4.2",
-                verdict=holds[results.exceeds(ve["off_fraction_adversarial"],
-                                              ve["off_fraction_random"], m_off)],
-                note=f"Eq. 3 with ℓ2 PGD; margin {m_off:.3f} (two standard errors of the paired "
-                     f"difference over {len(ea['off_fraction_random'])} inputs, at least {M})"),
-    results.Row("mean ε_out, plain / adversarial training",
-                ours=f"{eps_out['none']:.3f} / {eps_out['oracle_adversarial']:.3f}",
-                paper="AT lowers ε_out", source="A, §4.3 (CIFAR: Fig. 4)",
-                verdict=holds[results.exceeds(eps_out["none"], eps_out["oracle_adversarial"], M)],
-                note=f"same initialisation; margin {M}"),
-    results.Row("mean ε_out, plain / Gaussian noise",
-                ours=f"{eps_out['none']:.3f} / {eps_out['gaussian']:.3f}",
-                paper="noise lowers ε_out", source="A, §4.3 (CIFAR: Fig. 10)",
-                verdict=holds[results.exceeds(eps_out["none"], eps_out["gaussian"], M)],
-                note=f"σ = noise_std = {cfg.noise_std:g}; margin {M}"),
-    results.Row("mean ε_out at smallest / largest d′",
-                ours=f"{v['mean_eps_out'][0]:.3f} / {v['mean_eps_out'][-1]:.3f}",
-                paper="grows as d′ shrinks", source="A, §4.1",
-                verdict=holds[results.exceeds(v["mean_eps_out"][0], v["mean_eps_out"][-1], M)],
-                note=f"d′ = {v['d_subs'][0]} vs {v['d_subs'][-1]}; margin {M}"),
-]
+rows = ch.claim_rows(exact.values, exact.arrays, aug.values, sweep.values,
+                     noise_std=cfg.noise_std)
 results.compare(rows)  # the provenance of each number is printed under its result above
 
 # %%
-display(Markdown(th.verdict_summary(rows)))
+display(Markdown(results.verdict_summary(rows)))
 
 # %% [markdown]
 # Where every claim holds, the theory's picture is confirmed in a setting where the data subspace is

@@ -133,3 +133,31 @@ def test_markdown_table_formats_and_escapes():
     assert repr(table) == table.text
     with pytest.raises(ValueError, match="same length"):
         results.markdown_table({"a": [1], "b": [1, 2]})
+
+
+# ------------------------------------------------------------ missing values, margins, summaries
+
+
+def test_missing_values_are_shown_as_a_dash():
+    for missing in (None, float("nan"), "nan", "inf", float("-inf")):
+        assert results.as_number(missing) is None and results.fmt(missing) == results.MISSING
+    assert results.fmt(0.12345) == "0.123" and results.fmt(np.float64(-0.5), ".2f") == "-0.50"
+
+
+def test_paired_margin_and_summary():
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 1.5, 2.0, 3.5])
+    assert results.paired_margin(a, b) == pytest.approx(2 * np.std(a - b, ddof=1) / 2)
+    assert results.paired_margin(a, a, floor=0.01) == 0.01
+    assert results.paired_margin([1.0], [0.0], floor=0.02) == 0.02  # one pair: no spread
+    rows = [results.Row("x", 1.0, "p", "s", "direction holds"),
+            results.Row("y", 2.0, "p", "s", "differs")]
+    assert results.verdict_summary(rows) == \
+        "In this run 1 of the 2 claims hold; these differ: *y*."
+    assert results.verdict_summary(rows[:1]) == "In this run all 1 claims hold."
+
+
+def test_spearman_margin():
+    assert results.spearman_margin(8) == pytest.approx(1.645 / np.sqrt(7))
+    assert results.spearman_margin(1) == np.inf
+    with pytest.raises(ValueError, match="positive integer"):
+        results.spearman_margin(0)

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from tsrobust import results
 from tsrobust import theory as T
-from tsrobust.params import resolve
 
 # ---------------------------------------------------------------- population gradient (source D)
 
@@ -92,8 +92,6 @@ def test_gradient_check_slope():
     # a 10 % gating error at 120° moves the z-scores more than at 60° (larger gating term)
     assert arrays["gating_shift_z"].shape == (2,) and 0 < arrays["gating_shift_z"][0] < \
         arrays["gating_shift_z"][1]
-    row = T.gradient_claim(values)
-    assert row.verdict == "direction holds" and f"{T.SLOPE_TOL}" in row.note
 
 
 def test_gradient_components_in_the_plane():
@@ -149,7 +147,7 @@ def test_student_at_teacher_has_zero_loss_and_gradient():
     loss.backward()
     assert loss.item() == 0.0
     assert all(p.grad.abs().max().item() == 0.0 for p in student.parameters())
-    hist = T.train_student(student, teacher, x, steps=20, lr=0.1, generator=T.make_generator(2),
+    hist = T.train_two_layer(student, teacher, x, steps=20, lr=0.1, generator=T.make_generator(2),
                            record_every=10, progress=False)
     assert max(hist.loss) == 0.0
     assert torch.equal(student.hidden.weight, teacher.hidden.weight)
@@ -161,7 +159,7 @@ def test_training_learns_and_is_reproducible():
         teacher = T.make_teacher(4, 3, 2, g)
         student = T.make_student(4, 9, 2, g)
         x = T.gaussian_inputs(400, 4, g)
-        hist = T.train_student(student, teacher, x, steps=300, lr=0.1, generator=g,
+        hist = T.train_two_layer(student, teacher, x, steps=300, lr=0.1, generator=g,
                                batch_size=batch_size, record_every=100, progress=False)
         return hist, student
     h1, s1 = run(None)
@@ -180,11 +178,11 @@ def test_train_student_bad_input():
     g = T.make_generator(0)
     teacher, student = T.make_teacher(3, 2, 1, g), T.make_student(3, 4, 1, g)
     with pytest.raises(ValueError, match="x_train"):
-        T.train_student(student, teacher, torch.zeros(10, 4), steps=1, lr=0.1, generator=g)
+        T.train_two_layer(student, teacher, torch.zeros(10, 4), steps=1, lr=0.1, generator=g)
     with pytest.raises(ValueError, match="lr"):
-        T.train_student(student, teacher, torch.zeros(10, 3), steps=1, lr=0.0, generator=g)
+        T.train_two_layer(student, teacher, torch.zeros(10, 3), steps=1, lr=0.0, generator=g)
     with pytest.raises(ValueError, match="steps"):
-        T.train_student(student, teacher, torch.zeros(10, 3), steps=0, lr=0.1, generator=g)
+        T.train_two_layer(student, teacher, torch.zeros(10, 3), steps=0, lr=0.1, generator=g)
     with pytest.raises(ValueError, match="kind"):
         T.Augmentation("mixup")
     with pytest.raises(ValueError, match="basis"):
@@ -209,7 +207,7 @@ def test_best_nc_over_training_ends_at_final_value():
     g = T.make_generator(1)
     teacher, student = T.make_teacher(3, 2, 2, g), T.make_student(3, 6, 2, g)
     x = T.gaussian_inputs(200, 3, g)
-    hist = T.train_student(student, teacher, x, steps=40, lr=0.1, generator=g, record_every=20,
+    hist = T.train_two_layer(student, teacher, x, steps=40, lr=0.1, generator=g, record_every=20,
                            progress=False)
     curves = T.best_nc_over_training(hist, teacher, x)
     assert curves.shape == (3, 2)
@@ -259,24 +257,24 @@ def test_projected_angle_hand_cases():
     assert outside[1].item() == pytest.approx(math.pi)
 
 
-def test_eps_in_out_hand_case_and_identities():
+def test_paired_eps_in_out_hand_case_and_identities():
     e12 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
     ws, wt = torch.tensor([3.0, 0.0, 3.0]), torch.tensor([2.0, 0.0, 0.0])
-    e_in, e_out = T.eps_in_out(ws, wt, e12)
+    e_in, e_out = T.paired_eps_in_out(ws, wt, e12)
     # Δw = (1/√2 − 1, 0, 1/√2)
     assert e_in.item() == pytest.approx(1 - 1 / math.sqrt(2))
     assert e_out.item() == pytest.approx(1 / math.sqrt(2))
     # perfect specialization up to a positive scale: ε_in = ε_out = 0
-    e_in0, e_out0 = T.eps_in_out(5 * wt, wt, e12)
+    e_in0, e_out0 = T.paired_eps_in_out(5 * wt, wt, e12)
     assert e_in0.item() == pytest.approx(0.0) and e_out0.item() == pytest.approx(0.0)
     # Pythagoras: ε_in² + ε_out² = ‖Δw‖²
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
-    i, o = T.eps_in_out(a, b, e12)
+    i, o = T.paired_eps_in_out(a, b, e12)
     delta = a / a.norm(dim=1, keepdim=True) - b / b.norm(dim=1, keepdim=True)
     assert torch.allclose(i**2 + o**2, delta.double().norm(dim=1) ** 2)
     with pytest.raises(ValueError, match="non-zero"):
-        T.eps_in_out(torch.zeros(3), wt, e12)
+        T.paired_eps_in_out(torch.zeros(3), wt, e12)
 
 
 def test_report_of_a_student_equal_to_the_teacher():
@@ -298,12 +296,12 @@ def test_theorem_1_out_of_plane_weights_never_move_on_subspace_data():
     comp = T.complement_basis(u)
     before = student.hidden.weight.detach() @ comp
     x = T.low_rank_inputs(500, u, g)
-    T.train_student(student, teacher, x, steps=100, lr=0.1, generator=g, batch_size=50,
+    T.train_two_layer(student, teacher, x, steps=100, lr=0.1, generator=g, batch_size=50,
                     progress=False)
     after = student.hidden.weight.detach() @ comp
     assert (after - before).abs().max() < 1e-12
     # … whereas data that leave the subspace (noise augmentation) do move them
-    T.train_student(student, teacher, x, steps=20, lr=0.1, generator=g, progress=False,
+    T.train_two_layer(student, teacher, x, steps=20, lr=0.1, generator=g, progress=False,
                     augmentation=T.Augmentation("off_subspace", std=0.3, basis=u))
     assert (student.hidden.weight.detach() @ comp - after).abs().max() > 1e-4
 
@@ -372,13 +370,7 @@ def test_boundary_segment_hand_cases():
     assert abs(p[0] - q[0]) == pytest.approx(4.0)
 
 
-# ---------------------------------------------------------------- missing values and verdicts
-
-
-def test_missing_values_are_shown_as_a_dash():
-    for missing in (None, float("nan"), "nan", "inf", float("-inf")):
-        assert T.as_number(missing) is None and T.fmt(missing) == T.MISSING
-    assert T.fmt(0.12345) == "0.123" and T.fmt(np.float64(-0.5), ".2f") == "-0.50"
+# ------------------------------------------------------------ footnote-4 split, rank correlation
 
 
 def test_fan_out_split_follows_footnote_4():
@@ -390,115 +382,24 @@ def test_fan_out_split_follows_footnote_4():
     assert split["mean_fan_out_specialized"] == pytest.approx(0.8)
     assert split["mean_fan_out_unspecialized"] == pytest.approx(0.03)
     assert split["max_fan_out_unspecialized"] == pytest.approx(0.04)
-    row = T.l_shape_claim(split)
-    assert row.verdict == "direction holds" and row.ours == pytest.approx(0.0375)
-    assert "0.8" in row.note and f"{T.L_SHAPE_MAX_RATIO}" in row.note
-    split["mean_fan_out_unspecialized"] = 0.5  # larger than 0.2 × 0.8
-    assert T.l_shape_claim(split).verdict == "differs"
-    none_specialized = T.fan_out_by_specialization([0.5], [1.0], [0])
-    assert T.l_shape_claim(none_specialized).verdict == "differs"
-
-
-def test_no_unspecialized_node_end_to_end(tmp_path, monkeypatch):
-    # a student as wide as its teacher copies every teacher node: no unspecialized node, so the
-    # unspecialized means are missing; they survive recording and loading, are shown as a
-    # dash, and the L-shape claim holds by saying so
-    from tsrobust import results
-
-    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
-    cfg = resolve(T.CH01_SETTINGS, profile="smoke", seed=0)
-    run = lambda: T.l_shape_experiment(  # noqa: E731
-        d=3, teacher_width=2, student_width=2, outputs=2, n_train=200, n_eval=400, steps=300,
-        lr=0.1, seed=0, progress=False)
-    for res in (results.record("01_x", "l_shape", cfg, run),
-                results.record("01_x", "l_shape", cfg, run)):  # computed, then loaded
-        v = res.values
-        assert v["n_unspecialized"] == 0 and v["n_specialized"] >= 1
-        assert v["mean_fan_out_unspecialized"] is None
-        assert f"with **{T.MISSING}**" in T.fan_out_sentence(v)
-        row = T.l_shape_claim(v)
-        assert row.verdict == "direction holds" and row.ours is None
-        assert "no unspecialized node" in row.note
-    assert res.loaded
-    # records that stored the missing mean as the string "nan" read the same way
-    old = dict(v, mean_fan_out_unspecialized="nan")
-    assert T.l_shape_claim(old).verdict == "direction holds"
-
-
-def test_weak_teacher_claim_margin_and_undefined_correlation():
-    m = T.spearman_margin(8)
-    assert m == pytest.approx(1.645 / math.sqrt(7))
-    assert T.weak_teacher_claim({"spearman_strength_vs_steps": -0.9}, 8).verdict == \
-        "direction holds"
-    assert T.weak_teacher_claim({"spearman_strength_vs_steps": -m}, 8).verdict == "differs"
-    for undefined in (None, "nan", float("nan")):
-        row = T.weak_teacher_claim({"spearman_strength_vs_steps": undefined}, 8)
-        assert row.verdict == "differs" and "undefined" in row.note and row.ours is None
-    assert math.isnan(T.spearman([1, 2, 3], [5, 5, 5]))  # every node copied at the same step
-
-
-def test_paired_margin_and_summary():
-    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 1.5, 2.0, 3.5])
-    assert T.paired_margin(a, b) == pytest.approx(2 * np.std(a - b, ddof=1) / 2)
-    assert T.paired_margin(a, a, floor=0.01) == 0.01
-    from tsrobust import results
-
-    rows = [results.Row("x", 1.0, "p", "s", "direction holds"),
-            results.Row("y", 2.0, "p", "s", "differs")]
-    assert T.verdict_summary(rows) == "In this run 1 of the 2 claims hold; these differ: *y*."
-    assert T.verdict_summary(rows[:1]) == "In this run all 1 claims hold."
+    none_unspecialized = T.fan_out_by_specialization([0.95], [1.0], [0])
+    assert none_unspecialized["mean_fan_out_unspecialized"] is None
+    assert none_unspecialized["max_fan_out_unspecialized"] is None
+    assert f"with **{results.MISSING}**" in T.fan_out_sentence(none_unspecialized)
 
 
 def test_spearman_against_hand_case_and_scipy():
     assert T.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
     assert T.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
     assert np.allclose(T.average_ranks([5, 1, 5, 2]), [2.5, 0, 2.5, 1])
+    assert math.isnan(T.spearman([1, 2, 3], [5, 5, 5]))  # every node copied at the same step
     stats = pytest.importorskip("scipy.stats")
     a, b = [0.3, 0.1, 0.1, 0.9, 0.5], [200, 150, 400, 150, 50]
     assert T.spearman(a, b) == pytest.approx(stats.spearmanr(a, b).statistic)
 
 
-# ---------------------------------------------------------------- settings and experiments
+def test_one_sgd_momentum_and_no_chapter_here():
+    from tsrobust import training
 
-
-def test_settings_resolve_in_every_profile():
-    for settings in (T.CH01_SETTINGS, T.CH02_SETTINGS):
-        for profile in ("smoke", "gpu", "paper"):
-            resolve(settings, profile=profile, seed=0)
-    c2 = resolve(T.CH02_SETTINGS, profile="gpu", seed=0)
-    assert all(s < c2.d for s in c2.sweep_d_subs) and c2.d_sub < c2.d
-    c2s = resolve(T.CH02_SETTINGS, profile="smoke", seed=0)
-    assert all(s < c2s.d for s in c2s.sweep_d_subs) and c2s.d_sub < c2s.d
-    with pytest.raises(ValueError, match="steps"):
-        resolve(T.CH01_SETTINGS, profile="smoke", seed=0, steps=0)
-
-
-def test_experiments_run_small_and_keep_threads():
-    threads = torch.get_num_threads()
-    values, arrays = T.two_d_toy(teacher_width=2, student_width=4, outputs=1, n_train=100,
-                                 steps=20, lr=0.1, records=4, seed=0, progress=False)
-    assert arrays["student_w"].shape == (5, 4, 2) and arrays["steps"].tolist() == [0, 5, 10, 15, 20]
-    assert torch.get_num_threads() == threads
-    common = dict(d=6, teacher_width=2, student_width=4, outputs=2, n_train=100, n_eval=200,
-                  lr=0.1, seed=0, progress=False)
-    values, arrays = T.low_rank_experiment(d_sub=2, steps=30, off_subspace_std=0.0,
-                                           attack_eps=0.3, attack_steps=3, n_attack=20, **common)
-    assert values["max_out_of_plane_change"] < 1e-12
-    assert arrays["teacher_eps_out"].shape == (2,)
-    values, arrays = T.augmentation_comparison(
-        d_sub=2, steps=10, off_subspace_std=0.0, noise_std=0.3, attack_eps=0.3, attack_steps=2,
-        adversarial_every=5, n_attack=10, **common)
-    assert set(values) == set(T.AUGMENTATIONS)
-    with pytest.raises(ValueError, match="d′"):
-        T.subspace_sweep(d_subs=(2, 6), repeats=1, steps=5, off_subspace_std=0.0, **common)
-
-
-def test_chapter_2_cross_checks():
-    ok = resolve(T.CH02_SETTINGS, profile="smoke", seed=0)
-    T.check_ch02_settings(ok)
-    with pytest.raises(ValueError, match="d_sub"):
-        T.check_ch02_settings(resolve(T.CH02_SETTINGS, profile="smoke", seed=0, d=4, d_sub=4,
-                                      sweep_d_subs=[2]))
-    with pytest.raises(ValueError, match="sweep_d_subs"):
-        T.check_ch02_settings(resolve(T.CH02_SETTINGS, profile="smoke", seed=0,
-                                      sweep_d_subs=[2, 12]))
+    assert T.MOMENTUM is training.MOMENTUM  # one SGD momentum for the package
+    assert not hasattr(T, "CH01_SETTINGS") and not hasattr(T, "CH02_SETTINGS")

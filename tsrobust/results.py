@@ -298,8 +298,11 @@ def compare(rows, result: Result | None = None) -> Comparison:
 
 
 # --------------------------------------------------------------------------------------------
-# Counting verdicts and showing plain tables (added with the chapter-8 split; generic)
+# Counting verdicts and showing plain tables
 # --------------------------------------------------------------------------------------------
+
+MISSING = "—"
+"""How a missing value (an empty group, an undefined correlation) is shown."""
 
 
 def verdict_counts(rows) -> str:
@@ -336,9 +339,9 @@ def markdown_table(columns: dict, digits: int = 4) -> MarkdownTable:
     if any(len(c) != n for c in columns.values()):
         raise ValueError("all columns must have the same length")
 
-    def fmt(v):
+    def cell(v):
         if v is None:
-            text = "—"
+            text = MISSING
         elif isinstance(v, (float, np.floating)):
             text = f"{float(v):.{digits}g}"
         elif isinstance(v, (list, tuple)):
@@ -347,6 +350,59 @@ def markdown_table(columns: dict, digits: int = 4) -> MarkdownTable:
             text = str(v)
         return text.replace("|", "\\|")
 
-    lines = ["| " + " | ".join(fmt(k) for k in names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join(fmt(columns[k][i]) for k in names) + " |" for i in range(n)]
+    lines = ["| " + " | ".join(cell(k) for k in names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(cell(columns[k][i]) for k in names) + " |" for i in range(n)]
     return MarkdownTable("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------------------
+# Missing values, paired and rank-correlation margins, verdict summaries
+# ----------------------------------------------------------------------------------------------
+
+def as_number(x) -> float | None:
+    """``x`` as a finite float, or ``None`` when missing: ``None``, NaN, ±inf, or the strings
+    ``"nan"``/``"inf"`` that :func:`save` stores for non-finite floats."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fmt(x, spec: str = ".3f") -> str:
+    """``x`` formatted with ``spec``, or ``MISSING`` when it is missing (:func:`as_number`)."""
+    v = as_number(x)
+    return MISSING if v is None else format(v, spec)
+
+
+def paired_margin(a, b, floor: float = 0.0) -> float:
+    """What mean(a) − mean(b) of paired measurements must exceed to count as a direction: two
+    standard errors of the mean paired difference, and at least ``floor``."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if diff.size < 2:
+        return float(floor)
+    return max(float(floor), 2 * float(diff.std(ddof=1)) / math.sqrt(diff.size))
+
+
+SPEARMAN_Z = 1.645
+"""A rank correlation counts as a direction beyond 1.645/√(n − 1): under chance Spearman's ρ
+over n pairs has standard deviation 1/√(n − 1), so this is the one-sided 5 % level."""
+
+
+def spearman_margin(n: int) -> float:
+    """``SPEARMAN_Z`` / √(n − 1): how far from 0 a rank correlation over ``n`` pairs must be to
+    count as a direction (infinite for one pair: no ordering to correlate)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return SPEARMAN_Z / math.sqrt(n - 1) if n > 1 else math.inf
+
+
+def verdict_summary(rows) -> str:
+    """One sentence from a list of :class:`Row`: how many claims hold, and which differ."""
+    rows = list(rows)
+    differ = [r.quantity for r in rows if r.verdict == "differs"]
+    held = len(rows) - len(differ)
+    if not differ:
+        return f"In this run all {len(rows)} claims hold."
+    return (f"In this run {held} of the {len(rows)} claims hold; these differ: "
+            + "; ".join(f"*{q}*" for q in differ) + ".")

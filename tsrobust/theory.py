@@ -1,30 +1,24 @@
-"""Theory toys of the teacher-student setting (source D, Tian's talk; source A, Yang et al. §3–4).
-
-Chapter 1 (source D):
+"""The theory toys of the teacher-student setting (source D, Tian's talk; source A, Yang et al.
+§3–4): their formulas, networks and measurements.
 
 * ``relu_population_gradient`` — the closed-form population gradient of one ReLU node under
-  Gaussian input (slide "An Analytic Formula"), and ``relu_gradient_monte_carlo``, its Monte-Carlo
-  estimate;
-* ``TwoLayerReLU`` teacher / student networks with bias (source A, §3.2, Fig. 1a) and
-  ``train_student`` (ℓ2 loss on the teacher's outputs, SGD, full batch or minibatch);
-* the 2-D toy, the L-shaped curve (Corollary 1) and the weak-teacher experiment
-  (slide "Weak teacher nodes are slow to learn").
-
-Chapter 2 (source A, §3–4):
-
-* inputs in / near a d′-dimensional subspace 𝒳 of R^d (``low_rank_inputs``);
-* ``projected_angle`` (Theorem 2), ``eps_in_out`` (Eq. 2, measured as in §5.3);
-* ``oracle_adversarial`` (Eq. 3, PGD on the ℓ2 distance between student and teacher outputs);
-* augmentation along weak directions (§4.3) and the sweep over d′.
-
-Both chapters: missing values (``as_number``, ``fmt``), the footnote-4 split of student nodes
-(``fan_out_by_specialization``) and the verdict rows, each stating its tolerance
-(``gradient_claim``, ``l_shape_claim``, ``weak_teacher_claim``, ``paired_margin``).
+  Gaussian input (source D, slide "An Analytic Formula"); ``relu_gradient_monte_carlo``, its
+  Monte-Carlo estimate, and ``gradient_check``, the two side by side;
+* ``TwoLayerReLU`` teacher / student networks with bias (source A §3.2, Fig. 1a), their
+  construction (``make_teacher``, ``make_student``) and ``train_two_layer`` (ℓ2 loss on the
+  teacher's outputs, SGD, full batch or minibatch, optionally with an ``Augmentation``, §4.3);
+* specialization measures: normalized correlations per node, the L-shape data of Corollary 1
+  (``l_shape``) and its footnote-4 split (``fan_out_by_specialization``);
+* inputs in / near a d′-dimensional subspace 𝒳 of R^d (``low_rank_inputs``), ``projected_angle``
+  (Theorem 2), ``paired_eps_in_out`` (Eq. 2, measured as in §5.3, one student per teacher node);
+* ``oracle_adversarial`` (Eq. 3, PGD on the ℓ2 distance between student and teacher outputs) and
+  ``adversarial_probe``;
+* ``boundary_segment`` (the geometry of 2-D figures) and ``spearman``.
 
 Every random draw takes an explicit ``torch.Generator``; nothing here touches global seeds. The
-networks are tiny, so training and measuring run single-threaded on the CPU
-(``tsrobust.runtime.torch_threads`` restores the thread count afterwards); the experiments take ``device="cuda"`` to train on a GPU,
-and measure on the CPU after training.
+networks are tiny, so training and measuring run single-threaded on the CPU (``single_threaded``;
+``tsrobust.runtime.torch_threads`` restores the thread count afterwards); ``train_on`` trains on
+another device (a GPU) and brings the networks back to the CPU for measuring.
 """
 
 from __future__ import annotations
@@ -39,11 +33,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from tsrobust.params import Setting
+from tsrobust.results import fmt
 from tsrobust.runtime import torch_threads
-from tsrobust import results
 from tsrobust.specialization import (SPECIALIZED_NC, UNSPECIALIZED_NC, best_nc,
                                      normalized_correlation)
+from tsrobust.training import MOMENTUM  # the package's one SGD momentum (0.9)
 
 DTYPE = torch.float64
 """The toys are tiny; double precision keeps ε_in, ε_out and angles clean near convergence."""
@@ -53,120 +47,6 @@ MC_CHUNK = 200_000
 
 ZERO_NORM = 1e-12
 """Below this norm a (projected) weight vector counts as zero: its angle is undefined (NaN)."""
-
-MOMENTUM = 0.9
-"""SGD momentum of ``train_student``. Momentum keeps every update in the span of past gradients,
-so with data in a subspace 𝒳 the out-of-plane weight components stay at their initial values
-(Theorem 1). Adam would rescale coordinates and break this, which is why it is not used here."""
-
-
-# ----------------------------------------------------------------------------------------------
-# Chapter parameters (``tsrobust.params.resolve``). The sources give no sizes for these toys:
-# smoke is sized for a CPU in about a minute; gpu and paper are larger runs of the same toys.
-# ----------------------------------------------------------------------------------------------
-
-CH01_SETTINGS = {
-    "grad_dim": Setting(int, smoke=5, gpu=10, paper=10, min=2,
-                        doc="input dimension d of the single-node gradient check"),
-    "grad_angles_deg": Setting(tuple, smoke=(30.0, 60.0, 90.0, 120.0, 150.0),
-                               gpu=(15.0, 30.0, 60.0, 90.0, 120.0, 150.0, 175.0),
-                               paper=(15.0, 30.0, 60.0, 90.0, 120.0, 150.0, 175.0),
-                               min=0.0, max=180.0, doc="angles θ between w and w* (degrees)"),
-    "grad_sample_sizes": Setting(tuple, smoke=(100, 1_000, 10_000, 100_000),
-                                 gpu=(100, 1_000, 10_000, 100_000, 1_000_000),
-                                 paper=(100, 1_000, 10_000, 100_000, 1_000_000), min=2,
-                                 doc="Monte-Carlo sample sizes N"),
-    "grad_repeats": Setting(int, smoke=8, gpu=20, paper=20, min=2,
-                            doc="independent Monte-Carlo estimates per (θ, N)"),
-    "outputs": Setting(int, smoke=5, gpu=5, paper=5, min=1,
-                       doc="output dimension C of teacher and student"),
-    "lr": Setting(float, smoke=0.1, gpu=0.1, paper=0.1, min=1e-9, max=10.0,
-                  doc="SGD learning rate (momentum 0.9)"),
-    "n_train": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=10,
-                       doc="training inputs of every toy"),
-    "n_eval": Setting(int, smoke=4000, gpu=20_000, paper=20_000, min=10,
-                      doc="fresh inputs on which correlations are measured"),
-    "steps": Setting(int, smoke=2000, gpu=20_000, paper=20_000, min=1,
-                     doc="full-batch gradient steps of every training run"),
-    "toy_teacher_width": Setting(int, smoke=4, gpu=4, paper=4, min=1,
-                                 doc="teacher ReLU nodes of the 2-D toy"),
-    "toy_student_width": Setting(int, smoke=12, gpu=20, paper=20, min=1,
-                                 doc="student ReLU nodes of the 2-D toy"),
-    "toy_records": Setting(int, smoke=20, gpu=40, paper=40, min=1,
-                           doc="training records shown by the 2-D toy's slider"),
-    "widget_steps": Setting(int, smoke=1000, gpu=2000, paper=2000, min=1,
-                            doc="training steps of each rerun triggered by the widget"),
-    "ls_dim": Setting(int, smoke=10, gpu=20, paper=20, min=1, doc="input dimension, L-shape"),
-    "ls_teacher_width": Setting(int, smoke=5, gpu=10, paper=10, min=1,
-                                doc="teacher nodes, L-shape"),
-    "ls_student_width": Setting(int, smoke=25, gpu=50, paper=50, min=1,
-                                doc="student nodes, L-shape"),
-    "weak_dim": Setting(int, smoke=10, gpu=20, paper=20, min=1,
-                        doc="input dimension, weak-teacher experiment"),
-    "weak_teacher_width": Setting(int, smoke=8, gpu=10, paper=10, min=2,
-                                  doc="teacher nodes, weak-teacher experiment"),
-    "weak_student_width": Setting(int, smoke=24, gpu=50, paper=50, min=1,
-                                  doc="student nodes, weak-teacher experiment"),
-    "weak_decay": Setting(float, smoke=1.0, gpu=1.0, paper=1.0, min=0.0,
-                          doc="p in ‖v*_j‖ ∝ 1/j^p"),
-    "weak_records": Setting(int, smoke=40, gpu=100, paper=100, min=1,
-                            doc="records of the best-NC curves"),
-}
-"""Parameters of chapter 1 (``notebooks/01_specialization_toys``)."""
-
-CH02_SETTINGS = {
-    "d": Setting(int, smoke=12, gpu=20, paper=20, min=2, doc="input dimension d"),
-    "d_sub": Setting(int, smoke=4, gpu=6, paper=6, min=1,
-                     doc="dimension d′ of the data subspace 𝒳 (< d)"),
-    "teacher_width": Setting(int, smoke=5, gpu=10, paper=10, min=1, doc="teacher hidden nodes"),
-    "student_width": Setting(int, smoke=20, gpu=50, paper=50, min=1, doc="student hidden nodes"),
-    "outputs": Setting(int, smoke=5, gpu=5, paper=5, min=1, doc="output dimension C"),
-    "n_train": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=10,
-                       doc="training inputs"),
-    "n_eval": Setting(int, smoke=4000, gpu=20_000, paper=20_000, min=10,
-                      doc="fresh inputs for NC and the probes"),
-    "steps": Setting(int, smoke=2000, gpu=20_000, paper=20_000, min=1,
-                     doc="full-batch gradient steps"),
-    "lr": Setting(float, smoke=0.1, gpu=0.1, paper=0.1, min=1e-9, max=10.0,
-                  doc="SGD learning rate (momentum 0.9)"),
-    "near_std": Setting(float, smoke=0.05, gpu=0.05, paper=0.05, min=1e-9,
-                        doc="std s of the off-subspace spread of the *near*-subspace data"),
-    "noise_std": Setting(float, smoke=0.3, gpu=0.3, paper=0.3, min=1e-9,
-                         doc="std σ of the noise augmentations (§4.3)"),
-    "attack_eps": Setting(float, smoke=0.5, gpu=0.5, paper=0.5, min=1e-9,
-                          doc="ℓ2 radius ε of oracle-adversarial examples (Eq. 3)"),
-    "attack_steps": Setting(int, smoke=20, gpu=50, paper=50, min=1,
-                            doc="PGD steps of the adversarial probe"),
-    "train_attack_steps": Setting(int, smoke=5, gpu=10, paper=10, min=1,
-                                  doc="PGD steps inside adversarial training"),
-    "adversarial_every": Setting(int, smoke=10, gpu=5, paper=5, min=1,
-                                 doc="refresh the adversarial training inputs every … steps"),
-    "n_attack": Setting(int, smoke=500, gpu=5000, paper=5000, min=1,
-                        doc="evaluation inputs attacked by the probe"),
-    "sweep_d_subs": Setting(tuple, smoke=(2, 5, 8, 11), gpu=(2, 4, 6, 8, 10, 12, 14, 16, 18),
-                            paper=(2, 4, 6, 8, 10, 12, 14, 16, 18), min=1,
-                            doc="subspace dimensions d′ of the sweep (each < d)"),
-    "sweep_repeats": Setting(int, smoke=2, gpu=5, paper=5, min=1,
-                             doc="independent teachers/subspaces per d′"),
-    "sweep_steps": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=1,
-                           doc="training steps per sweep run"),
-}
-"""Parameters of chapter 2 (``notebooks/02_low_rank_specialization``)."""
-
-
-def check_ch02_settings(cfg) -> None:
-    """Cross-checks of chapter 2's parameters that single ranges cannot express; raises
-    ``ValueError`` naming the parameters."""
-    if cfg.d_sub >= cfg.d:
-        raise ValueError(f"parameter 'd_sub' = {cfg.d_sub} must be smaller than 'd' = {cfg.d}: "
-                         "the data subspace needs a complement")
-    bad = [s for s in cfg.sweep_d_subs if not isinstance(s, int) or not 1 <= s < cfg.d]
-    if bad:
-        raise ValueError(f"parameter 'sweep_d_subs' has {bad}: every d′ must be an integer in "
-                         f"[1, d − 1] = [1, {cfg.d - 1}]")
-    if cfg.n_attack > cfg.n_eval:
-        raise ValueError(f"parameter 'n_attack' = {cfg.n_attack} must not exceed "
-                         f"'n_eval' = {cfg.n_eval}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -178,7 +58,7 @@ def make_generator(seed: int, stream: int = 0) -> torch.Generator:
     """A ``torch.Generator`` for stream ``stream`` of experiment seed ``seed``.
 
     Different streams of the same seed are independent (``numpy.random.SeedSequence``), so one
-    chapter seed gives every experiment its own reproducible randomness.
+    seed gives every experiment its own reproducible randomness.
     """
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -186,7 +66,10 @@ def make_generator(seed: int, stream: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(int(state) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
-def _single_threaded(fn):
+def single_threaded(fn):
+    """Run ``fn`` on one intra-op torch thread (the thread count is restored afterwards): the
+    toys' matrices are too small to gain from splitting them over threads."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with torch_threads(1):
@@ -203,7 +86,9 @@ def _vector(x, name: str) -> torch.Tensor:
     return t
 
 
-def _positive_int(name: str, value) -> int:
+def positive_int(name: str, value) -> int:
+    """``value`` as an ``int`` if it is a positive integer (not a bool); else ``ValueError``
+    naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
@@ -220,7 +105,7 @@ def angle_between(a, b) -> float:
 
 def vectors_at_angle(theta: float, d: int, *, norm_w: float = 1.0, norm_w_star: float = 1.0):
     """A pair (w, w*) in R^d with angle ``theta`` between them: w* = ‖w*‖ e1, w in span(e1, e2)."""
-    d = _positive_int("d", d)
+    d = positive_int("d", d)
     if d < 2:
         raise ValueError("d must be at least 2 to place two vectors at an arbitrary angle")
     if not 0.0 <= theta <= math.pi:
@@ -280,7 +165,7 @@ def relu_gradient_monte_carlo(w, w_star, n_samples: int, generator: torch.Genera
     the mean shrinks as 1/√n.
     """
     w, w_star = _vector(w, "w"), _vector(w_star, "w_star")
-    n_samples = _positive_int("n_samples", n_samples)
+    n_samples = positive_int("n_samples", n_samples)
     d = w.numel()
     total = torch.zeros(d, dtype=DTYPE)
     total_sq = torch.zeros(d, dtype=DTYPE)
@@ -304,7 +189,7 @@ def max_abs_z_level(n: int, prob: float) -> float:
     probability ``prob``: Φ⁻¹((1 + prob^{1/n}) / 2). ``prob = 0.5`` gives the median largest
     |z| expected from sampling noise alone; ``prob = 0.99`` a level exceeded by chance once in a
     hundred runs."""
-    n = _positive_int("n", n)
+    n = positive_int("n", n)
     if not 0.0 < prob < 1.0:
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
     tail = -math.expm1(math.log(prob) / n)  # P(one |z| exceeds the level)
@@ -315,11 +200,12 @@ GATING_ERROR = 0.1
 """Relative error of the gating term used to show what the Monte-Carlo check can detect."""
 
 
-@_single_threaded
+@single_threaded
 def gradient_check(
     d: int, thetas, sample_sizes, repeats: int, generator: torch.Generator, *, progress: bool = True
 ):
-    """Analytic population gradient vs Monte Carlo for several angles θ and sample sizes N (item 1).
+    """Analytic population gradient vs Monte Carlo for several angles θ and sample sizes N (source
+    D, "An Analytic Formula").
 
     For each θ (‖w‖ = ‖w*‖ = 1) and N, draws ``repeats`` independent estimates. Returns
     ``(values, arrays)``: arrays ``rms_error[θ, N]`` (root mean square over repeats of
@@ -333,8 +219,8 @@ def gradient_check(
     level reached by chance once in a hundred runs (``z_chance_1pct``; ``max_abs_z_level``).
     """
     thetas = [float(t) for t in thetas]
-    sample_sizes = [_positive_int("sample size", n) for n in sample_sizes]
-    repeats = _positive_int("repeats", repeats)
+    sample_sizes = [positive_int("sample size", n) for n in sample_sizes]
+    repeats = positive_int("repeats", repeats)
     rms = np.zeros((len(thetas), len(sample_sizes)))
     stderr = np.zeros_like(rms)
     z_max = np.zeros_like(rms)
@@ -383,8 +269,8 @@ class TwoLayerReLU(nn.Module):
 
     def __init__(self, d: int, k: int, c: int = 1):
         super().__init__()
-        self.d, self.k, self.c = (_positive_int("d", d), _positive_int("k", k),
-                                  _positive_int("c", c))
+        self.d, self.k, self.c = (positive_int("d", d), positive_int("k", k),
+                                  positive_int("c", c))
         self.hidden = nn.Linear(d, k, dtype=DTYPE)
         self.fan_out = nn.Linear(k, c, bias=False, dtype=DTYPE)
 
@@ -457,7 +343,7 @@ def make_student(
 
 def gaussian_inputs(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
     """n samples of x ~ N(0, I_d) (full-rank input, source D)."""
-    return torch.randn(_positive_int("n", n), _positive_int("d", d), generator=generator,
+    return torch.randn(positive_int("n", n), positive_int("d", d), generator=generator,
                        dtype=DTYPE)
 
 
@@ -494,13 +380,13 @@ class Augmentation:
             raise ValueError("oracle_adversarial augmentation needs eps > 0")
         if not 0 < self.fraction <= 1:
             raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
-        _positive_int("every", self.every)
-        _positive_int("attack_steps", self.attack_steps)
+        positive_int("every", self.every)
+        positive_int("attack_steps", self.attack_steps)
 
 
 @dataclass
 class TrainHistory:
-    """What ``train_student`` records every ``record_every`` steps (step 0 included): the step,
+    """What ``train_two_layer`` records every ``record_every`` steps (step 0 included): the step,
     the training loss on the whole training set, and a copy of the student's parameters."""
 
     steps: list = field(default_factory=list)
@@ -521,8 +407,8 @@ def l2_loss(student: nn.Module, teacher: nn.Module, x: torch.Tensor) -> torch.Te
     return 0.5 * (student(x) - teacher(x)).pow(2).sum(1).mean()
 
 
-@_single_threaded
-def train_student(
+@single_threaded
+def train_two_layer(
     student: TwoLayerReLU,
     teacher: TwoLayerReLU,
     x_train: torch.Tensor,
@@ -537,12 +423,16 @@ def train_student(
     desc: str = "train student",
 ) -> TrainHistory:
     """Train ``student`` in place on the teacher's outputs f*(x) with the ℓ2 loss (SGD, momentum
-    ``MOMENTUM``). ``batch_size=None``: full-batch gradient descent (the "GD" of source D's weight
-    update rule); otherwise minibatches drawn with ``generator`` ("SGD"). With ``augmentation``,
-    each step also trains on augmented inputs labelled by the teacher (§4.3).
+    ``MOMENTUM`` = 0.9). ``batch_size=None``: full-batch gradient descent (the "GD" of source D's
+    weight update rule); otherwise minibatches drawn with ``generator`` ("SGD"). With
+    ``augmentation``, each step also trains on augmented inputs labelled by the teacher (§4.3).
+
+    SGD with momentum keeps every update in the span of past gradients, so with data in a
+    subspace 𝒳 the out-of-plane weight components stay at their initial values (Theorem 1); Adam
+    would rescale coordinates and break this, which is why it is not used here.
     """
-    steps = _positive_int("steps", steps)
-    record_every = _positive_int("record_every", record_every)
+    steps = positive_int("steps", steps)
+    record_every = positive_int("record_every", record_every)
     if lr <= 0:
         raise ValueError(f"lr must be positive, got {lr}")
     if x_train.ndim != 2 or x_train.shape[1] != student.d or student.d != teacher.d:
@@ -552,7 +442,7 @@ def train_student(
         )
     n = x_train.shape[0]
     if batch_size is not None:
-        batch_size = min(_positive_int("batch_size", batch_size), n)
+        batch_size = min(positive_int("batch_size", batch_size), n)
     x_train = x_train.to(DTYPE)
     with torch.no_grad():
         y_train = teacher(x_train)
@@ -596,11 +486,11 @@ def train_student(
 
 def train_on(device, student: TwoLayerReLU, teacher: TwoLayerReLU, x_train: torch.Tensor,
              **kwargs) -> TrainHistory:
-    """``train_student`` on ``device`` ("cpu", "cuda", …); the networks are moved there for the
+    """``train_two_layer`` on ``device`` ("cpu", "cuda", …); the networks are moved there for the
     run and back to the CPU afterwards, so every measurement after training runs on the CPU."""
     student.to(device), teacher.to(device)
     try:
-        return train_student(student, teacher, x_train.to(device), **kwargs)
+        return train_two_layer(student, teacher, x_train.to(device), **kwargs)
     finally:
         student.cpu(), teacher.cpu()
 
@@ -696,7 +586,7 @@ def best_nc_over_training(history: TrainHistory, teacher: TwoLayerReLU,
 
 def random_subspace(d: int, d_sub: int, generator: torch.Generator) -> torch.Tensor:
     """An orthonormal basis U ∈ R^{d×d′} of a uniformly random d′-dimensional subspace of R^d."""
-    d, d_sub = _positive_int("d", d), _positive_int("d_sub", d_sub)
+    d, d_sub = positive_int("d", d), positive_int("d_sub", d_sub)
     if d_sub > d:
         raise ValueError(f"d_sub (= {d_sub}) must not exceed d (= {d})")
     q, r = torch.linalg.qr(torch.randn(d, d_sub, generator=generator, dtype=DTYPE))
@@ -720,7 +610,7 @@ def low_rank_inputs(
     if off_subspace_std < 0:
         raise ValueError(f"off_subspace_std must be non-negative, got {off_subspace_std}")
     d, d_sub = basis.shape
-    x = torch.randn(_positive_int("n", n), d_sub, generator=generator, dtype=DTYPE) @ basis.T
+    x = torch.randn(positive_int("n", n), d_sub, generator=generator, dtype=DTYPE) @ basis.T
     if off_subspace_std > 0:
         noise = off_subspace_std * torch.randn(n, d, generator=generator, dtype=DTYPE)
         x = x + noise - noise @ basis @ basis.T
@@ -749,12 +639,15 @@ def projected_angle(w_student, w_teacher, basis) -> torch.Tensor:
                        angle)
 
 
-def eps_in_out(w_student, w_teacher, basis):
-    """ε_in and ε_out of Eq. 2, measured as in §5.3: with Δw = w_k/‖w_k‖ − w*_j/‖w*_j‖,
+def paired_eps_in_out(w_student, w_teacher, basis):
+    """ε_in and ε_out of Eq. 2 for *paired* rows, measured as in §5.3: with
+    Δw = w_k/‖w_k‖ − w*_j/‖w*_j‖,
 
         ε_in = ‖UUᵀ Δw‖,   ε_out = ‖(I − UUᵀ) Δw‖.
 
-    ``w_student``/``w_teacher`` are [..., D] (paired row by row), ``basis`` U is [D, m] orthonormal.
+    ``w_student``/``w_teacher`` are [..., D] (paired row by row: row i of one with row i of the
+    other; ``tsrobust.specialization.eps_in_out`` gives every student-teacher pair instead),
+    ``basis`` U is [D, m] orthonormal.
     For weights with bias use ``augmented_basis`` (the bias coordinate is always in-plane, since
     the augmented input [x̃; 1] has a constant last coordinate). Returns ``(eps_in, eps_out)``.
     """
@@ -767,7 +660,8 @@ def eps_in_out(w_student, w_teacher, basis):
             f"with last dimension = basis rows ({basis.shape[0]})"
         )
     if (ws.norm(dim=-1) < ZERO_NORM).any() or (wt.norm(dim=-1) < ZERO_NORM).any():
-        raise ValueError("eps_in_out needs non-zero weight vectors (they are normalized)")
+        raise ValueError("paired_eps_in_out needs non-zero weight vectors (they are "
+                         "normalized)")
     delta = ws / ws.norm(dim=-1, keepdim=True) - wt / wt.norm(dim=-1, keepdim=True)
     inside = delta @ basis @ basis.T
     return inside.norm(dim=-1), (delta - inside).norm(dim=-1)
@@ -794,8 +688,8 @@ def specialization_report(
     k_best = nc.argmax(dim=0)
     ws, wt = student.hidden.weight.detach()[k_best], teacher.hidden.weight.detach()
     comp = complement_basis(basis)
-    e_in, e_out = eps_in_out(student.augmented_weights()[k_best], teacher.augmented_weights(),
-                             augmented_basis(basis))
+    e_in, e_out = paired_eps_in_out(student.augmented_weights()[k_best],
+                                    teacher.augmented_weights(), augmented_basis(basis))
     return {
         "best_nc": best_nc(nc).numpy().astype(float),
         "best_student": k_best.numpy(),
@@ -838,7 +732,7 @@ def oracle_adversarial(
         raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
     if eps <= 0:
         raise ValueError(f"eps must be positive, got {eps}")
-    steps = _positive_int("steps", steps)
+    steps = positive_int("steps", steps)
     step_size = 2.5 * eps / steps if step_size is None else step_size
     if step_size <= 0:
         raise ValueError(f"step_size must be positive, got {step_size}")
@@ -898,6 +792,26 @@ def off_subspace_fraction(delta: torch.Tensor, basis: torch.Tensor) -> torch.Ten
     return out.norm(dim=1) / delta.norm(dim=1).clamp_min(ZERO_NORM)
 
 
+def adversarial_probe(student, teacher, x, basis, *, eps: float, steps: int,
+                      generator: torch.Generator) -> dict:
+    """Oracle-adversarial examples (Eq. 3, ℓ2 ball of radius ``eps``) as a probe of a trained
+    student: the oracle loss ‖f(x′) − f*(x′)‖² after an unconstrained attack, after an attack
+    restricted to the data subspace (in-plane), after a random perturbation of norm ``eps``, and
+    on the clean inputs; and how much of each adversarial perturbation leaves 𝒳."""
+    x_adv = oracle_adversarial(student, teacher, x, eps=eps, steps=steps)
+    x_in = oracle_adversarial(student, teacher, x, eps=eps, steps=steps, basis=basis)
+    rand = torch.randn(x.shape, generator=generator, dtype=DTYPE)
+    x_rand = x + eps * rand / rand.norm(dim=1, keepdim=True)
+    return {
+        "loss_clean": oracle_loss(student, teacher, x).numpy(),
+        "loss_random": oracle_loss(student, teacher, x_rand).numpy(),
+        "loss_in_plane": oracle_loss(student, teacher, x_in).numpy(),
+        "loss_adversarial": oracle_loss(student, teacher, x_adv).numpy(),
+        "off_fraction_adversarial": off_subspace_fraction(x_adv - x, basis).numpy(),
+        "off_fraction_random": off_subspace_fraction(x_rand - x, basis).numpy(),
+    }
+
+
 # ----------------------------------------------------------------------------------------------
 # 5. Geometry for the 2-D figures
 # ----------------------------------------------------------------------------------------------
@@ -936,243 +850,9 @@ def boundary_segment(w, b: float, lim: float):
     return max(pairs, key=lambda pc: math.hypot(pc[0][0] - pc[1][0], pc[0][1] - pc[1][1]))
 
 
-def training_slider_figure(toy: dict, *, lim: float, title: str):
-    """A plotly figure of a 2-D toy (``two_d_toy`` arrays) with a slider over the training records:
-    teacher boundaries (black, dashed) and student boundaries (coloured; opacity ∝ fan-out norm)."""
-    import plotly.graph_objects as go
-
-    def segments(weights, biases):
-        xs, ys = [], []
-        for w, b in zip(weights, biases):
-            seg = boundary_segment(w, b, lim)
-            if seg is not None:
-                xs += [seg[0][0], seg[1][0], None]
-                ys += [seg[0][1], seg[1][1], None]
-        return xs, ys
-
-    fig = go.Figure()
-    x = toy["x_plot"]
-    fig.add_trace(go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="training inputs",
-                             marker=dict(size=3, color="lightgray")))
-    tx, ty = segments(toy["teacher_w"], toy["teacher_b"])
-    fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="teacher boundaries",
-                             line=dict(color="black", width=3, dash="dash")))
-    n_rec = len(toy["steps"])
-    fan = toy["student_fan_out"]
-    top = float(fan.max()) or 1.0
-    for r in range(n_rec):
-        strong = fan[r] >= STRONG_FAN_OUT * top
-        for flag, name, color in ((True, "students, large fan-out", "crimson"),
-                                  (False, "students, small fan-out", "orange")):
-            keep = strong == flag
-            sx, sy = segments(toy["student_w"][r][keep], toy["student_b"][r][keep])
-            fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name=name, visible=(r == 0),
-                                     line=dict(color=color, width=2 if flag else 1),
-                                     opacity=1.0 if flag else 0.5, showlegend=True))
-    steps = []
-    for r in range(n_rec):
-        visible = [True, True] + [False] * (2 * n_rec)
-        visible[2 + 2 * r] = visible[3 + 2 * r] = True
-        steps.append(dict(method="update", args=[{"visible": visible},
-                                                 {"title": f"{title} — step {toy['steps'][r]}"}],
-                          label=str(int(toy["steps"][r]))))
-    fig.update_layout(
-        title=f"{title} — step {toy['steps'][0]}", height=560,
-        xaxis=dict(title="x₁", range=[-lim, lim], constrain="domain"),
-        yaxis=dict(title="x₂", range=[-lim, lim], scaleanchor="x", scaleratio=1),
-        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="training step: "),
-                      pad=dict(t=40))],
-    )
-    return fig
-
-
-def plot_two_d_toy(ax, toy: dict, index: int, *, lim: float, title: str):
-    """Draw record ``index`` of a 2-D toy (``two_d_toy`` arrays) on a matplotlib axis: training
-    inputs (grey), teacher boundaries (black, dashed), student boundaries (red: large fan-out,
-    orange: small, see ``STRONG_FAN_OUT``)."""
-    x = toy["x_plot"]
-    ax.scatter(x[:, 0], x[:, 1], s=3, color="lightgray", zorder=0)
-    fan = toy["student_fan_out"]
-    top = float(fan.max()) or 1.0
-    labelled = set()
-    for w, b, f in zip(toy["student_w"][index], toy["student_b"][index], fan[index]):
-        seg = boundary_segment(w, b, lim)
-        if seg is None:
-            continue
-        strong = f >= STRONG_FAN_OUT * top
-        label = "student, large fan-out" if strong else "student, small fan-out"
-        ax.plot(*zip(*seg), color="crimson" if strong else "orange", lw=2 if strong else 1,
-                alpha=1.0 if strong else 0.6, label=None if label in labelled else label)
-        labelled.add(label)
-    for j, (w, b) in enumerate(zip(toy["teacher_w"], toy["teacher_b"])):
-        seg = boundary_segment(w, b, lim)
-        if seg is not None:
-            ax.plot(*zip(*seg), color="black", lw=2.5, ls="--",
-                    label="teacher" if j == 0 else None)
-    ax.set_xlim(-lim, lim), ax.set_ylim(-lim, lim), ax.set_aspect("equal")
-    ax.set_xlabel("$x_1$"), ax.set_ylabel("$x_2$"), ax.set_title(title)
-
-
-STRONG_FAN_OUT = 0.2
-"""In 2-D figures, a student node counts as carrying weight when ‖v_k‖ ≥ 0.2 · the largest
-fan-out norm over the run (drawn bold); the others are drawn faint."""
-
-
 # ----------------------------------------------------------------------------------------------
-# 6. Chapter 1 experiments (source D). Each returns (values, arrays) for ``results.record``.
+# 6. Rank correlation (source D, "Weak teacher nodes are slow to learn")
 # ----------------------------------------------------------------------------------------------
-
-# Streams of ``make_generator``: one per experiment, so that changing one experiment's settings
-# leaves the others' randomness unchanged.
-STREAM_GRADIENT, STREAM_TOY, STREAM_L_SHAPE, STREAM_WEAK = 1, 2, 3, 4
-STREAM_LOW_RANK, STREAM_SWEEP = 5, 100
-
-PLOT_POINTS = 400
-"""Training inputs kept with a 2-D toy result for drawing."""
-
-
-@_single_threaded
-def two_d_toy(
-    *,
-    teacher_width: int,
-    student_width: int,
-    outputs: int,
-    n_train: int,
-    steps: int,
-    lr: float,
-    records: int,
-    seed: int,
-    progress: bool = True,
-    device: str = "cpu",
-):
-    """Source D "Simple 2D experiments": a 2-D teacher with ``teacher_width`` ReLU nodes (with
-    bias) and an over-realized student trained on the teacher's outputs (full-batch GD on
-    x ~ N(0, I₂)). Records the student ``records`` + 1 times.
-
-    Arrays: teacher weights/biases, student weights/biases/fan-out norms at every record
-    ``[R, K_s, ...]``, the records' steps and losses, the final per-teacher best NC, the final
-    L-shape data and ``x_plot`` (a few training inputs).
-    """
-    g = make_generator(seed, STREAM_TOY)
-    teacher = make_teacher(2, teacher_width, outputs, g)
-    student = make_student(2, student_width, outputs, g)
-    x = gaussian_inputs(n_train, 2, g)
-    every = max(1, steps // _positive_int("records", records))
-    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
-                         record_every=every, progress=progress, desc="2-D toy")
-    nets = [hist.student_at(i) for i in range(len(hist.snapshots))]
-    shape = l_shape(student, teacher, x)
-    bnc = best_nc(node_correlations(student, teacher, x)).numpy()
-    arrays = {
-        "teacher_w": teacher.hidden.weight.numpy().copy(),
-        "teacher_b": teacher.hidden.bias.numpy().copy(),
-        "student_w": np.stack([n.hidden.weight.detach().numpy() for n in nets]),
-        "student_b": np.stack([n.hidden.bias.detach().numpy() for n in nets]),
-        "student_fan_out": np.stack([n.fan_out_norms().numpy() for n in nets]),
-        "steps": np.asarray(hist.steps),
-        "loss": np.asarray(hist.loss),
-        "best_nc": bnc,
-        "x_plot": x[:PLOT_POINTS].numpy(),
-        **{f"final_{k}": v for k, v in shape.items()},
-    }
-    values = {"final_loss": hist.loss[-1], "initial_loss": hist.loss[0],
-              "min_best_nc": float(bnc.min()), "mbnc": float(bnc.mean())}
-    return values, arrays
-
-
-@_single_threaded
-def l_shape_experiment(
-    *,
-    d: int,
-    teacher_width: int,
-    student_width: int,
-    outputs: int,
-    n_train: int,
-    n_eval: int,
-    steps: int,
-    lr: float,
-    seed: int,
-    progress: bool = True,
-    device: str = "cpu",
-):
-    """Source D "L-shape curve at convergence" / Corollary 1 on full-rank Gaussian input: train an
-    over-realized student to convergence, then per student node its best NC to a teacher node vs
-    its fan-out norm (``l_shape``, on ``n_eval`` fresh inputs). Values: the footnote-4 split of
-    the nodes whose boundary lies in the data (``fan_out_by_specialization``; a mean is ``None``
-    when its group is empty) and the counts of dead and always-on nodes."""
-    g = make_generator(seed, STREAM_L_SHAPE)
-    teacher = make_teacher(d, teacher_width, outputs, g)
-    student = make_student(d, student_width, outputs, g)
-    x, x_eval = gaussian_inputs(n_train, d, g), gaussian_inputs(n_eval, d, g)
-    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
-                         record_every=max(1, steps // 50), progress=progress, desc="L-shape")
-    shape = l_shape(student, teacher, x_eval)
-    bnc = best_nc(node_correlations(student, teacher, x_eval)).numpy()
-    values = {
-        "final_loss": hist.loss[-1],
-        "mbnc": float(bnc.mean()),
-        **fan_out_by_specialization(shape["best_corr"], shape["fan_out_norm"],
-                                    shape["node_class"]),
-        "n_dead": int((shape["node_class"] == 1).sum()),
-        "n_always_on": int((shape["node_class"] == 2).sum()),
-    }
-    arrays = {**shape, "teacher_best_nc": bnc, "steps": np.asarray(hist.steps),
-              "loss": np.asarray(hist.loss)}
-    return values, arrays
-
-
-# SPECIALIZED_NC = 0.9 and UNSPECIALIZED_NC = 0.8 (imported from ``tsrobust.specialization``):
-# source A, §5.4 footnote 4 calls a node specialized if its NC is larger than 0.9 and
-# unspecialized if it is smaller than 0.8; nodes in between are neither.
-
-ALIGNED_NC = 0.99
-"""In the weak-teacher experiment, a teacher node counts as learned once its best NC is ≥ 0.99."""
-
-
-@_single_threaded
-def weak_teacher_experiment(
-    *,
-    d: int,
-    teacher_width: int,
-    student_width: int,
-    outputs: int,
-    decay: float,
-    n_train: int,
-    n_eval: int,
-    steps: int,
-    lr: float,
-    records: int,
-    seed: int,
-    progress: bool = True,
-    device: str = "cpu",
-):
-    """Source D "Weak teacher nodes are slow to learn": teacher fan-out ‖v*_j‖ ∝ 1/j^p
-    (p = ``decay``); per teacher node, the best NC over student nodes at ``records`` + 1 points
-    of training, and the first recorded step at which it reaches ``ALIGNED_NC`` (−1: never). The
-    Spearman correlation of strength ‖v*_j‖ and that step counts never-aligned nodes as the
-    slowest; it is ``None`` when undefined (every node reached ``ALIGNED_NC`` at the same
-    recorded step, or none did)."""
-    g = make_generator(seed, STREAM_WEAK)
-    teacher = make_teacher(d, teacher_width, outputs, g, fan_out_decay=decay)
-    student = make_student(d, student_width, outputs, g)
-    x, x_eval = gaussian_inputs(n_train, d, g), gaussian_inputs(n_eval, d, g)
-    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
-                         record_every=max(1, steps // _positive_int("records", records)),
-                         progress=progress, desc="weak teacher")
-    bnc = best_nc_over_training(hist, teacher, x_eval)
-    steps_arr = np.asarray(hist.steps)
-    reached = bnc >= ALIGNED_NC
-    first = np.where(reached.any(0), steps_arr[reached.argmax(0)], -1)
-    strength = teacher.fan_out_norms().numpy()
-    learned = first >= 0
-    # nodes never aligned count as slower than all others (censored at steps + 1)
-    censored = np.where(learned, first, steps_arr[-1] + 1)
-    values = {"final_loss": hist.loss[-1], "n_learned": int(learned.sum()),
-              "steps_to_align": first.tolist(),
-              "spearman_strength_vs_steps": as_number(spearman(strength, censored))}
-    arrays = {"steps": steps_arr, "best_nc": bnc, "teacher_fan_out": strength,
-              "loss": np.asarray(hist.loss), "steps_to_align": first}
-    return values, arrays
 
 
 def average_ranks(a) -> np.ndarray:
@@ -1194,244 +874,12 @@ def spearman(a, b) -> float:
 
 
 # ----------------------------------------------------------------------------------------------
-# 7. Chapter 2 experiments (source A §3–4)
+# 7. The footnote-4 split of student nodes (source A §5.4, footnote 4; Corollary 1)
 # ----------------------------------------------------------------------------------------------
 
-
-def _low_rank_setup(d, d_sub, teacher_width, student_width, outputs, n_train, n_eval,
-                    off_subspace_std, generator):
-    teacher = make_teacher(d, teacher_width, outputs, generator)
-    basis = random_subspace(d, d_sub, generator)
-    x = low_rank_inputs(n_train, basis, generator, off_subspace_std=off_subspace_std)
-    x_eval = low_rank_inputs(n_eval, basis, generator, off_subspace_std=off_subspace_std)
-    student = make_student(d, student_width, outputs, generator)
-    return teacher, basis, x, x_eval, student
-
-
-def adversarial_probe(student, teacher, x, basis, *, eps: float, steps: int,
-                      generator: torch.Generator) -> dict:
-    """Oracle-adversarial examples (Eq. 3, ℓ2 ball of radius ``eps``) as a probe of a trained
-    student: the oracle loss ‖f(x′) − f*(x′)‖² after an unconstrained attack, after an attack
-    restricted to the data subspace (in-plane), after a random perturbation of norm ``eps``, and
-    on the clean inputs; and how much of each adversarial perturbation leaves 𝒳."""
-    x_adv = oracle_adversarial(student, teacher, x, eps=eps, steps=steps)
-    x_in = oracle_adversarial(student, teacher, x, eps=eps, steps=steps, basis=basis)
-    rand = torch.randn(x.shape, generator=generator, dtype=DTYPE)
-    x_rand = x + eps * rand / rand.norm(dim=1, keepdim=True)
-    return {
-        "loss_clean": oracle_loss(student, teacher, x).numpy(),
-        "loss_random": oracle_loss(student, teacher, x_rand).numpy(),
-        "loss_in_plane": oracle_loss(student, teacher, x_in).numpy(),
-        "loss_adversarial": oracle_loss(student, teacher, x_adv).numpy(),
-        "off_fraction_adversarial": off_subspace_fraction(x_adv - x, basis).numpy(),
-        "off_fraction_random": off_subspace_fraction(x_rand - x, basis).numpy(),
-    }
-
-
-@_single_threaded
-def low_rank_experiment(
-    *,
-    d: int,
-    d_sub: int,
-    teacher_width: int,
-    student_width: int,
-    outputs: int,
-    n_train: int,
-    n_eval: int,
-    steps: int,
-    lr: float,
-    off_subspace_std: float,
-    attack_eps: float,
-    attack_steps: int,
-    n_attack: int,
-    seed: int,
-    progress: bool = True,
-    device: str = "cpu",
-):
-    """Source A §3–4 on a two-layer teacher and an over-realized student, inputs in (s = 0) or
-    near (s > 0) a random d′-dimensional subspace 𝒳 of R^d, s = ``off_subspace_std``.
-
-    After training: per teacher node and its best student, the projected angles inside 𝒳 and in
-    its complement (Theorems 1–2), ε_in and ε_out (Eq. 2); per student node the L-shape data
-    (Corollary 1); how far the out-of-plane parts of the student weights moved during training
-    (exactly 0 when s = 0: the gradient lies in 𝒳, Theorem 1); and the oracle-adversarial probe
-    (Eq. 3) on ``n_attack`` evaluation inputs.
-    """
-    g = make_generator(seed, STREAM_LOW_RANK)
-    teacher, basis, x, x_eval, student = _low_rank_setup(
-        d, d_sub, teacher_width, student_width, outputs, n_train, n_eval, off_subspace_std, g)
-    comp = complement_basis(basis)
-    w_out_init = student.hidden.weight.detach() @ comp
-    hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
-                         record_every=max(1, steps // 50), progress=progress,
-                         desc=f"low-rank d′={d_sub}, s={off_subspace_std}")
-    w_out_moved = (student.hidden.weight.detach() @ comp - w_out_init).norm(dim=1)
-    report = specialization_report(student, teacher, x_eval, basis)
-    shape = l_shape(student, teacher, x_eval)
-    probe = adversarial_probe(student, teacher, x_eval[:n_attack], basis, eps=attack_eps,
-                              steps=attack_steps, generator=g)
-    values = {
-        "final_loss": hist.loss[-1],
-        "mbnc": float(report["best_nc"].mean()),
-        "mean_angle_in_deg": float(np.degrees(np.nanmean(report["angle_in"]))),
-        "mean_angle_out_deg": float(np.degrees(np.nanmean(report["angle_out"]))),
-        "mean_eps_in": float(report["eps_in"].mean()),
-        "mean_eps_out": float(report["eps_out"].mean()),
-        "max_out_of_plane_change": float(w_out_moved.max()),
-        "loss_clean": float(probe["loss_clean"].mean()),
-        "loss_random": float(probe["loss_random"].mean()),
-        "loss_in_plane": float(probe["loss_in_plane"].mean()),
-        "loss_adversarial": float(probe["loss_adversarial"].mean()),
-        "off_fraction_adversarial": float(probe["off_fraction_adversarial"].mean()),
-        "off_fraction_random": float(probe["off_fraction_random"].mean()),
-    }
-    arrays = {**{f"teacher_{k}": v for k, v in report.items()},
-              **{f"student_{k}": v for k, v in shape.items()},
-              **probe, "out_of_plane_change": w_out_moved.numpy(),
-              "steps": np.asarray(hist.steps), "loss": np.asarray(hist.loss)}
-    return values, arrays
-
-
-AUGMENTATIONS = ("none", "gaussian", "off_subspace", "oracle_adversarial")
-"""The training variants of ``augmentation_comparison`` (§4.3)."""
-
-
-@_single_threaded
-def augmentation_comparison(
-    *,
-    d: int,
-    d_sub: int,
-    teacher_width: int,
-    student_width: int,
-    outputs: int,
-    n_train: int,
-    n_eval: int,
-    steps: int,
-    lr: float,
-    off_subspace_std: float,
-    noise_std: float,
-    attack_eps: float,
-    attack_steps: int,
-    adversarial_every: int,
-    n_attack: int,
-    seed: int,
-    kinds=AUGMENTATIONS,
-    progress: bool = True,
-    device: str = "cpu",
-):
-    """§4.3: the same teacher, data and student initialisation trained with each augmentation of
-    ``kinds`` — none; Gaussian noise N(0, σ²I) in all directions; noise only along the weak
-    directions ⊥ 𝒳; oracle-adversarial examples (Eq. 3, ℓ2 radius ``attack_eps``, refreshed every
-    ``adversarial_every`` steps) — all labelled by the teacher. Per variant: ε_in, ε_out and
-    projected angles per teacher node, and the oracle loss under an oracle-adversarial attack."""
-    bad = [k for k in kinds if k not in AUGMENTATIONS]
-    if bad:
-        raise ValueError(f"unknown augmentation(s) {bad}; choose from {AUGMENTATIONS}")
-    values, arrays = {}, {}
-    for kind in tqdm(kinds, desc="augmentations", disable=not progress, leave=False):
-        g = make_generator(seed, STREAM_LOW_RANK)  # identical teacher, data and initialisation
-        teacher, basis, x, x_eval, student = _low_rank_setup(
-            d, d_sub, teacher_width, student_width, outputs, n_train, n_eval, off_subspace_std, g)
-        aug = {
-            "none": None,
-            "gaussian": Augmentation("gaussian", std=noise_std),
-            "off_subspace": Augmentation("off_subspace", std=noise_std, basis=basis),
-            "oracle_adversarial": Augmentation("oracle_adversarial", eps=attack_eps,
-                                               attack_steps=attack_steps,
-                                               every=adversarial_every),
-        }[kind]
-        hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
-                             record_every=max(1, steps // 50), augmentation=aug,
-                             progress=progress, desc=f"train ({kind})")
-        report = specialization_report(student, teacher, x_eval, basis)
-        probe = adversarial_probe(student, teacher, x_eval[:n_attack], basis, eps=attack_eps,
-                                  steps=attack_steps, generator=g)
-        values[kind] = {
-            "final_loss": hist.loss[-1],
-            "mean_eps_in": float(report["eps_in"].mean()),
-            "mean_eps_out": float(report["eps_out"].mean()),
-            "mean_angle_out_deg": float(np.degrees(np.nanmean(report["angle_out"]))),
-            "loss_adversarial": float(probe["loss_adversarial"].mean()),
-            "loss_clean": float(probe["loss_clean"].mean()),
-        }
-        for key in ("eps_in", "eps_out", "angle_in", "angle_out", "best_nc"):
-            arrays[f"{kind}_{key}"] = report[key]
-        arrays[f"{kind}_loss_adversarial"] = probe["loss_adversarial"]
-    return values, arrays
-
-
-@_single_threaded
-def subspace_sweep(
-    *,
-    d: int,
-    d_subs,
-    repeats: int,
-    teacher_width: int,
-    student_width: int,
-    outputs: int,
-    n_train: int,
-    n_eval: int,
-    steps: int,
-    lr: float,
-    off_subspace_std: float,
-    seed: int,
-    progress: bool = True,
-    device: str = "cpu",
-):
-    """ε_in, ε_out and projected angles (means over teacher nodes) for each subspace dimension d′
-    in ``d_subs`` and ``repeats`` independent teachers / subspaces / initialisations; arrays are
-    ``[len(d_subs), repeats]``. Eq. 2 discussion: ε_out should grow as the data get more
-    rank-deficient (smaller d′)."""
-    d_subs = [_positive_int("d_sub", s) for s in d_subs]
-    if any(s >= d for s in d_subs):
-        raise ValueError(f"every d′ must be < d = {d} (no complement otherwise); got {d_subs}")
-    repeats = _positive_int("repeats", repeats)
-    shape = (len(d_subs), repeats)
-    out = {k: np.zeros(shape) for k in ("eps_in", "eps_out", "angle_in_deg", "angle_out_deg",
-                                        "mbnc", "final_loss")}
-    jobs = [(i, r) for i in range(len(d_subs)) for r in range(repeats)]
-    for i, r in tqdm(jobs, desc="d′ sweep", disable=not progress, leave=False):
-        g = make_generator(seed, STREAM_SWEEP + r)
-        teacher, basis, x, x_eval, student = _low_rank_setup(
-            d, d_subs[i], teacher_width, student_width, outputs, n_train, n_eval,
-            off_subspace_std, g)
-        hist = train_on(device, student, teacher, x, steps=steps, lr=lr, generator=g,
-                             record_every=steps, progress=False)
-        rep = specialization_report(student, teacher, x_eval, basis)
-        out["eps_in"][i, r] = rep["eps_in"].mean()
-        out["eps_out"][i, r] = rep["eps_out"].mean()
-        out["angle_in_deg"][i, r] = np.degrees(np.nanmean(rep["angle_in"]))
-        out["angle_out_deg"][i, r] = np.degrees(np.nanmean(rep["angle_out"]))
-        out["mbnc"][i, r] = rep["best_nc"].mean()
-        out["final_loss"][i, r] = hist.loss[-1]
-    mean_out = out["eps_out"].mean(1)
-    values = {"d_subs": d_subs, "mean_eps_out": mean_out.tolist(),
-              "eps_out_decreases_with_d_sub": bool(np.all(np.diff(mean_out) < 0))}
-    return values, {"d_subs": np.asarray(d_subs), **out}
-
-
-# ----------------------------------------------------------------------------------------------
-# 8. Missing values and verdicts of chapters 1–2 (results.Row rows, each stating its tolerance)
-# ----------------------------------------------------------------------------------------------
-
-MISSING = "—"
-"""How a missing value (an empty group, an undefined correlation) is shown."""
-
-
-def as_number(x) -> float | None:
-    """``x`` as a finite float, or ``None`` when missing: ``None``, NaN, ±inf, or the strings
-    ``"nan"``/``"inf"`` that ``results`` stores for non-finite floats."""
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
-def fmt(x, spec: str = ".3f") -> str:
-    """``x`` formatted with ``spec``, or ``MISSING`` when it is missing (``as_number``)."""
-    v = as_number(x)
-    return MISSING if v is None else format(v, spec)
+# SPECIALIZED_NC = 0.9 and UNSPECIALIZED_NC = 0.8 (imported from ``tsrobust.specialization``):
+# source A, §5.4 footnote 4 calls a node specialized if its NC is larger than 0.9 and
+# unspecialized if it is smaller than 0.8; nodes in between are neither.
 
 
 def fan_out_by_specialization(best_corr, fan_out_norm, node_class) -> dict:
@@ -1440,7 +888,7 @@ def fan_out_by_specialization(best_corr, fan_out_norm, node_class) -> dict:
     node is larger than ``SPECIALIZED_NC`` (0.9), *unspecialized* if smaller than
     ``UNSPECIALIZED_NC`` (0.8), *in between* otherwise. Per group the count and the mean fan-out
     norm ‖v_k‖, and the largest fan-out of the unspecialized nodes; a mean or maximum over an
-    empty group is ``None`` (shown as ``MISSING``)."""
+    empty group is ``None`` (shown as ``results.MISSING``)."""
     corr, fan = np.asarray(best_corr, dtype=float), np.asarray(fan_out_norm, dtype=float)
     boundary = np.asarray(node_class) == 0
     groups = {"specialized": boundary & (corr > SPECIALIZED_NC),
@@ -1463,105 +911,3 @@ def fan_out_sentence(split: dict) -> str:
             f"unspecialized (NC < {UNSPECIALIZED_NC}) with **"
             f"{fmt(split['mean_fan_out_unspecialized'])}** (largest "
             f"{fmt(split['max_fan_out_unspecialized'])})")
-
-
-def paired_margin(a, b, floor: float = 0.0) -> float:
-    """What mean(a) − mean(b) of paired measurements must exceed to count as a direction: two
-    standard errors of the mean paired difference, and at least ``floor``."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    if diff.size < 2:
-        return float(floor)
-    return max(float(floor), 2 * float(diff.std(ddof=1)) / math.sqrt(diff.size))
-
-
-SLOPE_TOL = 0.1
-"""The Monte-Carlo error counts as pure sampling noise when its log-log slope in N is within
-0.1 of −½ …"""
-Z_TOL = 6.0
-"""… and no coordinate of any estimate is more than 6 of its standard errors from the formula
-(``gradient_check`` also reports the levels Gaussian noise alone reaches)."""
-L_SHAPE_MAX_RATIO = 0.2
-"""Corollary 1's L counts as present when the unspecialized nodes' mean fan-out is below 0.2 ×
-the specialized nodes' (the corollary bounds the fan-out; the ratio is this book's choice)."""
-ANGLE_RATIO = 10.0
-"""Theorems 1–2 on data exactly in 𝒳: the projected angle outside 𝒳 counts as large and the
-one inside as small when the mean outside angle exceeds 10 × the mean inside angle."""
-ROUNDING_TOL = 1e-9
-"""Theorem 1: with data exactly in 𝒳 the out-of-plane weights must not move; in float64 a
-largest change below 1e-9 is rounding."""
-SPEARMAN_Z = 1.645
-"""A rank correlation counts as a direction beyond 1.645/√(n − 1): under chance Spearman's ρ
-over n pairs has standard deviation 1/√(n − 1), so this is the one-sided 5 % level."""
-
-
-def gradient_claim(values: dict) -> results.Row:
-    """Source D "An Analytic Formula": is the Monte-Carlo error pure sampling noise?"""
-    slope, z = as_number(values["loglog_slope"]), as_number(values["z_max"])
-    holds = (slope is not None and z is not None and abs(slope + 0.5) <= SLOPE_TOL
-             and z <= Z_TOL)
-    return results.Row(
-        "Monte-Carlo error slope in N", ours=slope, paper="−0.5 (formula exact)",
-        source="D, \"An Analytic Formula\"", verdict="direction holds" if holds else "differs",
-        note=f"holds if the slope is within {SLOPE_TOL} of −0.5 and the largest z-score "
-             f"({fmt(z, '.2f')}) is at most {Z_TOL:g}; Gaussian noise alone gives "
-             f"{values['z_median_max']:.2f} (median) over {values['n_z']} z-scores")
-
-
-def l_shape_claim(values: dict) -> results.Row:
-    """Source D "L-shape curve" / Corollary 1: unspecialized nodes whose boundary lies in the
-    data carry small fan-out. Ours: the ratio of the unspecialized to the specialized mean
-    fan-out (``l_shape_experiment``). No unspecialized node at all contradicts nothing, so the
-    direction holds; no specialized node leaves no L, so it differs."""
-    spec = as_number(values["mean_fan_out_specialized"])
-    unspec = as_number(values["mean_fan_out_unspecialized"])
-    rule = (f"holds if the mean fan-out of unspecialized nodes (NC < {UNSPECIALIZED_NC}) is below "
-            f"{L_SHAPE_MAX_RATIO} × that of specialized ones (NC > {SPECIALIZED_NC})")
-    common = dict(quantity="L-shape: mean fan-out, unspecialized / specialized",
-                  paper="≈ 0 (Corollary 1)", source="D, \"L-shape curve\"; A, Cor. 1")
-    if spec is None:
-        return results.Row(**common, ours=None, verdict="differs",
-                           note=f"no specialized node with its boundary in the data; {rule}")
-    if unspec is None:
-        return results.Row(**common, ours=None, verdict="direction holds",
-                           note="no unspecialized node with its boundary in the data, so none "
-                                f"carries fan-out; {rule}")
-    ratio = unspec / spec
-    return results.Row(**common, ours=ratio, note=f"ratio of the two means; {rule}",
-                       verdict="direction holds" if results.exceeds(L_SHAPE_MAX_RATIO, ratio)
-                       else "differs")
-
-
-def spearman_margin(n: int) -> float:
-    """``SPEARMAN_Z`` / √(n − 1): how far from 0 a rank correlation over ``n`` pairs must be to
-    count as a direction."""
-    n = _positive_int("n", n)
-    return SPEARMAN_Z / math.sqrt(n - 1) if n > 1 else math.inf
-
-
-def weak_teacher_claim(values: dict, n_teacher: int) -> results.Row:
-    """Source D "Weak teacher nodes are slow to learn": Spearman's ρ between teacher strength
-    ‖v*_j‖ and the step at which node j is copied (``weak_teacher_experiment``) must be below
-    −``spearman_margin(n_teacher)``; an undefined ρ (no ordering at all) differs."""
-    rho, m = as_number(values["spearman_strength_vs_steps"]), spearman_margin(n_teacher)
-    rule = f"holds if ρ < −{m:.2f} (one-sided 5 % level for {n_teacher} nodes)"
-    if rho is None:
-        note = (f"undefined: all teacher nodes were copied at the same recorded step, or none; "
-                f"{rule}")
-    else:
-        note = f"rank correlation over teacher nodes; {rule}"
-    return results.Row(
-        "weak teacher: Spearman(strength, steps)", ours=rho, paper="< 0 (weak = slow)",
-        source="D, \"Weak teacher nodes are slow to learn\"", note=note,
-        verdict="direction holds" if rho is not None and results.exceeds(-rho, 0.0, m)
-        else "differs")
-
-
-def verdict_summary(rows) -> str:
-    """One sentence from a list of ``results.Row``: how many claims hold, and which differ."""
-    rows = list(rows)
-    differ = [r.quantity for r in rows if r.verdict == "differs"]
-    held = len(rows) - len(differ)
-    if not differ:
-        return f"In this run all {len(rows)} claims hold."
-    return (f"In this run {held} of the {len(rows)} claims hold; these differ: "
-            + "; ".join(f"*{q}*" for q in differ) + ".")
