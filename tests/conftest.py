@@ -1,6 +1,20 @@
+import importlib
+import os
+
 import pytest
 
+from tsrobust.data import BATCHES_DIR, DATA_ENV, default_root
 from tsrobust.runtime import torch_threads
+
+REQUIRE_ENV = "TSROBUST_REQUIRE_REFERENCES"
+"""Set to 1 (as CI does) to turn a missing reference library or CIFAR-10 copy from a skip into a
+failure: where the references exist, a test that silently skips them proves nothing."""
+
+
+def _missing(what: str):
+    if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{what} ({REQUIRE_ENV} is set, so this is a failure, not a skip)")
+    pytest.skip(what)
 
 
 @pytest.fixture(autouse=True)
@@ -10,3 +24,28 @@ def one_thread():
     compare bit for bit do not depend on the thread count."""
     with torch_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """``reference(module, install)``: import a test-only reference library, or skip (fail under
+    ``TSROBUST_REQUIRE_REFERENCES=1``) saying how to install it."""
+
+    def get(module: str, install: str):
+        try:
+            return importlib.import_module(module)
+        except ImportError:
+            _missing(f"reference library {module!r} is not installed: {install}")
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def cifar_root():
+    """The folder holding ``cifar-10-batches-py/``, or skip (fail under
+    ``TSROBUST_REQUIRE_REFERENCES=1``)."""
+    root = default_root()
+    if not (root / BATCHES_DIR).is_dir():
+        _missing(f"no CIFAR-10 copy under {root} (set ${DATA_ENV} to the folder holding "
+                 f"{BATCHES_DIR}/)")
+    return root
