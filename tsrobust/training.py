@@ -11,8 +11,8 @@
 - :func:`model_arrays` / :func:`model_from_arrays` / :func:`model_digest`: weights as named
   arrays for a recorded result, and a short hash that identifies them.
 
-The source gives no optimizer, learning rate, batch size or schedule; the values are settings of
-the chapters that call these functions. A student trained at a constant learning rate makes its
+The source gives no optimizer, learning rate, batch size or schedule; they are arguments here,
+set by the callers. A student trained at a constant learning rate makes its
 checkpoint at epoch 50 of a 300-epoch run *a student trained for 50 epochs*, as in Tables 1 and 3.
 
 Runs are resumable: with ``checkpoint_dir``, the full training state (weights, optimizer, the
