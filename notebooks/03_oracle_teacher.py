@@ -35,8 +35,8 @@
 # * The student is **1.1× the pruned teacher**: 50-35-35-22. Being slightly wider than the
 #   teacher (over-realized) lets every teacher node have a student that can copy it.
 #
-# This chapter trains and prunes the teacher (`tsrobust.training.oracle_teacher`; chapters 4 and
-# 5 load the recorded one) and reproduces the left panel of Fig. 2: the eigen-spectrum of the
+# This chapter trains and prunes the teacher (`tsrobust.chapters.cifar.oracle_teacher`; chapters
+# 4 and 5 load the recorded one) and reproduces the left panel of Fig. 2: the eigen-spectrum of the
 # 27-dimensional input patches, whose fast decay is the *low-rank input* that §3's theory
 # needs. The 17 leading eigenvectors span the basis **U** of the data subspace 𝒳 used for ε_in
 # and ε_out in chapters 4 and 5.
@@ -94,23 +94,18 @@ pca_rank: Optional[int] = None  # eigenvectors spanning U (§5.3: 17); None → 
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from tsrobust import results
-from tsrobust import training as tr
+from tsrobust.chapters import ch03_oracle_teacher as ch03
 from tsrobust.data import load_cifar10
 from tsrobust.params import resolve
+from tsrobust.runtime import choose_device
 
-cfg = resolve(tr.CH03_SETTINGS, profile=profile, seed=seed, n_train=n_train, n_test=n_test,
-              teacher_epochs=teacher_epochs, teacher_optimizer=teacher_optimizer,
-              teacher_lr=teacher_lr,
-              teacher_batch_size=teacher_batch_size, teacher_weight_decay=teacher_weight_decay,
-              teacher_augment=teacher_augment, pruned_widths=pruned_widths, n_pca=n_pca,
-              pca_rank=pca_rank)
-CHAPTER = tr.TEACHER_CHAPTER
-device = "cuda" if torch.cuda.is_available() else "cpu"
+# every parameter of the cell above, by its name
+cfg = resolve(ch03.SETTINGS, profile=profile, seed=seed,
+              **{name: globals()[name] for name in ch03.SETTINGS})
+device = choose_device()
 cfg
 
 # %% [markdown]
@@ -140,36 +135,13 @@ display(Markdown(data.notice))
 # fan-out norm decides, as in the source.
 
 # %%
-teacher_settings = {k: getattr(cfg, k) for k in tr.TEACHER_SETTINGS if k != "n_train"}
-teacher_full, teacher, teacher_res = tr.oracle_teacher(cfg.profile, cfg.seed, data,
-                                                       device=device, **teacher_settings)
+teacher_full, teacher, teacher_res = ch03.teacher(cfg, data, device=device)
 tv = teacher_res.values
-display(Markdown(
-    f"| teacher | widths | test accuracy (%) |\n|---|---|---|\n"
-    f"| trained | {'-'.join(map(str, tv['full_widths']))} | "
-    f"{100 * tv['test_accuracy_full']:.1f} |\n"
-    f"| pruned by fan-out norm | {'-'.join(map(str, tv['pruned_widths']))} | "
-    f"{100 * tv['test_accuracy_pruned']:.1f} |\n\n"
-    f"Training accuracy of the trained teacher: {100 * tv['train_accuracy_full']:.1f} %. "
-    f"The pruned teacher predicts the same class as the trained one on "
-    f"{100 * tv['agreement_pruned_full']:.1f} % of the {tv['n_test_used']} test images.\n\n"
-    f"Dead channels (zero on all of the first {min(tr.N_ACTIVITY, cfg.n_train)} training "
-    f"images), per layer: trained teacher "
-    f"{', '.join(str(len(d)) for d in tv['dead_channels'])} of "
-    f"{', '.join(map(str, tv['full_widths']))}; pruned teacher "
-    f"{', '.join(str(len(d)) for d in tv['dead_channels_pruned'])} of "
-    f"{', '.join(map(str, tv['pruned_widths']))}."))
+display(Markdown(ch03.teacher_markdown(tv, cfg.n_train)))
 display(teacher_res)
 
 # %%
-hist = tv["history"]
-fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-ax[0].plot(hist["epoch"], hist["loss"], marker="o")
-ax[0].set(title="Teacher training loss", xlabel="epoch", ylabel="cross-entropy")
-ax[1].plot(hist["epoch"], 100 * np.array(hist["accuracy"]), marker="o")
-ax[1].set(title="Teacher training accuracy", xlabel="epoch",
-          ylabel="accuracy on augmented batches (%)")
-fig.tight_layout()
+ch03.plot_history(tv)
 plt.show()
 
 # %% [markdown]
@@ -179,28 +151,9 @@ plt.show()
 # 4–5 only need *a* fixed teacher to copy, not an accurate one.
 
 # %%
-norms = [np.array(n) for n in tv["fanout_norms"]]
-kept = [set(k) for k in tv["kept_channels"]]
-dead = [set(d) for d in tv["dead_channels"]]
-fig, axes = plt.subplots(1, len(norms), figsize=(12, 3.2), sharey=False)
-for l, (ax, n) in enumerate(zip(axes, norms)):
-    order = np.argsort(-n)
-    colors = ["tab:blue" if k in kept[l] else "tab:gray" if k in dead[l] else "tab:red"
-              for k in order]
-    ax.bar(np.arange(len(n)), n[order], color=colors, width=1.0)
-    ax.set_ylim(bottom=0)
-    ax.set(title=f"layer {l}: keep {len(kept[l])} of {len(n)}", xlabel="channel (sorted)",
-           ylabel="fan-out weight norm" if l == 0 else None)
-fig.suptitle("Fan-out weight norms of the trained teacher "
-             "(blue: kept, red: pruned, gray: dead, pruned)")
-fig.tight_layout()
+ch03.plot_fanout_norms(tv)
 plt.show()
-live = [[k for k in range(len(n)) if k not in dead[l]] for l, n in enumerate(norms)]
-removed_mass = [float((n[[k for k in live[l] if k not in kept[l]]] ** 2).sum()
-                      / (n[live[l]] ** 2).sum()) for l, n in enumerate(norms)]
-display(Markdown("Share of the live channels' squared fan-out norm carried by the pruned live "
-                 "channels, per layer: "
-                 + ", ".join(f"layer {l}: {100 * m:.1f} %" for l, m in enumerate(removed_mass))))
+display(Markdown(ch03.pruned_mass_markdown(tv)))
 
 # %% [markdown]
 # **Figure 3.2.** Each channel's fan-out weight norm, sorted, per layer; blue bars are the
@@ -212,18 +165,7 @@ display(Markdown("Share of the live channels' squared fan-out norm carried by th
 # norm.
 
 # %%
-paper_note = ("implied by footnote 3: only inactive channels are removed, so the function "
-              "should not change")
-agree = 100 * tv["agreement_pruned_full"]
-acc_drop = 100 * (tv["test_accuracy_full"] - tv["test_accuracy_pruned"])
-results.compare([
-    results.Row("pruned vs trained teacher: same prediction (% of test images)", round(agree, 1),
-                100.0, "§5.1, footnote 3 (implied)",
-                results.verdict(agree, 100.0, abs_tol=2.0), paper_note),
-    results.Row("test accuracy lost by pruning (points)", round(acc_drop, 1), 0.0,
-                "§5.1, footnote 3 (implied)", results.verdict(acc_drop, 0.0, abs_tol=1.0),
-                "the source gives no teacher accuracy; 0 is what 'inactive' implies"),
-], teacher_res)
+results.compare(ch03.claim_rows(teacher=tv), teacher_res)
 
 # %% [markdown]
 # ## Low-rank input: the patch spectrum (Fig. 2, left)
@@ -234,28 +176,8 @@ results.compare([
 # inside the subspace the patches fill.
 
 # %%
-def patch_spectrum():
-    vals, _ = tr.patch_basis(data.x_train, cfg.n_pca, cfg.pca_rank)
-    vals = vals.clamp_min(0).numpy()
-    share = vals / vals.sum()
-    return {
-        "eigenvalues": vals.tolist(),
-        "variance_in_top_rank": float(share[: cfg.pca_rank].sum()),
-        "top_over_rank": float(vals[0] / vals[cfg.pca_rank - 1]),
-        "n_patches": cfg.n_pca * 30 * 30,
-    }
-
-
-pca = results.record(CHAPTER, "patch_pca", cfg, patch_spectrum, dataset=data.description)
-vals = np.array(pca.values["eigenvalues"])
-fig, ax = plt.subplots(figsize=(6.5, 3.6))
-idx = np.arange(1, len(vals) + 1)
-ax.semilogy(idx, vals, marker="o")
-ax.axvspan(0.5, cfg.pca_rank + 0.5, color="tab:green", alpha=0.12,
-           label=f"basis U: top {cfg.pca_rank}")
-ax.set(title="Eigenvalues of the 3×3×3 patch covariance", xlabel="PCA component",
-       ylabel="eigenvalue (log scale)")
-ax.legend()
+pca = ch03.record_spectrum(cfg, data)
+ch03.plot_spectrum(pca.values, cfg.pca_rank)
 plt.show()
 display(pca)
 
@@ -268,19 +190,8 @@ display(pca)
 # to stay unconstrained.
 
 # %%
-share = 100 * pca.values["variance_in_top_rank"]
-jpeg_note = ("" if data.official else "; JPEG compression removes high-frequency detail, so "
-             "this copy decays faster than the official pixels would")
-results.compare([
-    results.Row(f"variance in the top {cfg.pca_rank} of 27 components (%)", round(share, 3),
-                "fast decay (Fig. 2 left; no numbers given)", "§5.3, Fig. 2 left",
-                "direction holds" if share >= 99.0 else "differs",
-                "we call the decay fast if the top 17 carry ≥ 99 % of the variance" + jpeg_note),
-    results.Row(f"λ₁ / λ_{cfg.pca_rank}", round(pca.values["top_over_rank"], 1), "—",
-                "§5.3, Fig. 2 left", "direction holds" if pca.values["top_over_rank"] > 100
-                else "differs", "more than two orders of magnitude between the first and the "
-                                "17th eigenvalue"),
-], pca)
+results.compare(ch03.claim_rows(spectrum=pca.values, pca_rank=cfg.pca_rank,
+                                official=data.official), pca)
 
 # %% [markdown]
 # ## What this chapter establishes

@@ -102,24 +102,20 @@ pca_rank: Optional[int] = None  # eigenvectors spanning U (§5.3: 17); None → 
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
-import torch
 from IPython.display import Markdown, display
 
 from tsrobust import results
-from tsrobust import training as tr
+from tsrobust.chapters import ch04_standard_training as ch04
+from tsrobust.chapters.cifar import oracle_teacher
 from tsrobust.data import load_cifar10
 from tsrobust.params import resolve
+from tsrobust.runtime import choose_device
 
-cfg = resolve(tr.CH04_SETTINGS, profile=profile, seed=seed, n_train=n_train, n_test=n_test,
-              epochs=epochs, checkpoints=checkpoints, optimizer=optimizer, lr=lr,
-              batch_size=batch_size, noise_std=noise_std, attack_eps=attack_eps,
-              attack_alpha=attack_alpha, attack_steps=attack_steps,
-              attack_repeats=attack_repeats, n_eval=n_eval, n_spec=n_spec, n_pca=n_pca,
-              pca_rank=pca_rank)
-tr.check_ch04(cfg)
-CHAPTER = tr.ST_CHAPTER
-device = "cuda" if torch.cuda.is_available() else "cpu"
+# every parameter of the cell above, by its name
+cfg = resolve(ch04.SETTINGS, profile=profile, seed=seed,
+              **{name: globals()[name] for name in ch04.SETTINGS})
+ch04.check_settings(cfg)
+device = choose_device()
 cfg
 
 # %% [markdown]
@@ -131,7 +127,7 @@ cfg
 # %%
 data = load_cifar10(device=device, n_train=cfg.n_train, n_test=cfg.n_test)
 display(Markdown(data.notice))
-_, teacher, teacher_res = tr.oracle_teacher(cfg.profile, cfg.seed, data, device=device)
+_, teacher, teacher_res = oracle_teacher(cfg.profile, cfg.seed, data, device=device)
 display(Markdown(
     f"Teacher: {'-'.join(map(str, teacher.widths))}, test accuracy "
     f"{100 * teacher_res.values['test_accuracy_pruned']:.1f} % on "
@@ -149,12 +145,11 @@ display(teacher_res)
 
 # %%
 runs = {}
-for variant in tr.ST_VARIANTS:
-    runs[variant] = tr.record_standard_training(cfg, data, teacher, variant=variant,
-                                                device=device)
+for variant in ch04.VARIANTS:
+    runs[variant] = ch04.record_standard_training(cfg, data, teacher, variant=variant,
+                                                  device=device)
     display(Markdown(f"**{variant}**"), runs[variant])
-EPOCHS = runs["logit"].values["epochs"]
-LAYERS = len(runs["logit"].values["mbnc"][0])
+values = {variant: run.values for variant, run in runs.items()}
 
 # %% [markdown]
 # ## Table 3: robust accuracy over training
@@ -167,53 +162,10 @@ LAYERS = len(runs["logit"].values["mbnc"][0])
 # uncertainty of `n_eval` images with the spread of the repeated attacks.
 
 # %%
-scale = ("" if cfg.profile == "paper" else
-         f"{cfg.profile}: {cfg.epochs} epochs on {cfg.n_train} images, PGD-{cfg.attack_steps} on "
-         f"{cfg.n_eval} test images (paper: 300 epochs on 50000, PGD-40)")
-
-
-def se(variant, i):
-    """Standard error (points) of a robust accuracy: the same n_eval images at every repeat."""
-    v = runs[variant].values
-    return 100 * results.accuracy_se(v["robust_mu"][i], v["robust_var"][i], cfg.n_eval,
-                                     cfg.attack_repeats, fresh_images=False)
-
-
-def margin(a, b, i):
-    """Points by which two students' robust accuracies must differ to count as a direction."""
-    return 100 * results.direction_margin(se(a, i) / 100, se(b, i) / 100)
-
-
-rows = []
-for i, e in enumerate(EPOCHS):
-    p = tr.paper_epoch(e, cfg.epochs)
-    j = tr.PAPER_CHECKPOINTS.index(p)
-    mu = {v: 100 * runs[v].values["robust_mu"][i] for v in ("logit", "label")}
-    m = margin("logit", "label", i)
-    holds = results.exceeds(mu["logit"], mu["label"], m)
-    for variant in ("logit", "label"):
-        paper = tr.PAPER_TABLE3[variant][j]
-        rows.append(results.Row(
-            f"{variant.capitalize()} training, ST ({e}) ↔ paper ST ({p}): robust accuracy (%)",
-            round(mu[variant], 2), paper, "Table 3",
-            results.verdict(mu[variant], paper, abs_tol=3.0, direction_holds=holds,
-                            noise=se(variant, i)),
-            (f"ours ± {se(variant, i):.1f} (s.e.); logit vs label here {mu['logit']:.1f} vs "
-             f"{mu['label']:.1f}, margin {m:.1f}" + (f"; {scale}" if scale else ""))))
-results.compare(rows, runs["logit"])
+results.compare(ch04.table3_rows(values, cfg), runs["logit"])
 
 # %%
-fig, ax = plt.subplots(figsize=(6.5, 3.8))
-for variant, style in (("logit", "-o"), ("label", "--s"), ("logit_noise", ":^")):
-    v = runs[variant].values
-    ax.errorbar(v["epochs"], 100 * np.array(v["robust_mu"]),
-                yerr=100 * np.sqrt(np.array(v["robust_var"])), fmt=style, capsize=3,
-                label=f"ST ({variant.replace('_', ' + ')})")
-    ax.plot(v["epochs"], 100 * np.array(v["agreement_eval"]), style[:-1], alpha=0.35,
-            color=ax.lines[-1].get_color())
-ax.set(title="Robust accuracy (bold) and clean agreement (faint) over training",
-       xlabel="student training epoch", ylabel="student = teacher argmax (%)")
-ax.legend()
+ch04.plot_robust_accuracy(runs)
 plt.show()
 
 # %% [markdown]
@@ -229,38 +181,9 @@ plt.show()
 # ## Fig. 8: sorted BNC curves
 
 # %%
-def shades(cmap, n):
-    return [cmap(x) for x in np.linspace(0.45, 1.0, n)]
-
-
-fig, axes = plt.subplots(1, LAYERS, figsize=(13, 3.4), sharey=True)
-for variant, cmap, ls in (("logit", plt.cm.Blues, "-"), ("label", plt.cm.Reds, "--")):
-    curves = runs[variant].arrays
-    for l, ax in enumerate(axes):
-        for c, (e, curve) in zip(shades(cmap, len(EPOCHS)), zip(EPOCHS, curves[f"sorted_bnc_{l}"])):
-            ax.plot(curve, ls, color=c, label=f"{variant}, epoch {e}" if l == 0 else None)
-for l, ax in enumerate(axes):
-    ax.plot(runs["logit"].arrays[f"init_sorted_bnc_{l}"], ":", color="gray",
-            label="untrained student" if l == 0 else None)
-    ax.set(title=f"layer {l}", xlabel="teacher node (sorted)",
-           ylabel="best NC" if l == 0 else None)
-fig.legend(loc="lower center", ncol=2 * len(EPOCHS), fontsize=8, bbox_to_anchor=(0.5, -0.08))
-fig.suptitle("Sorted BNC curves: logit (solid blue) vs label (dashed red), light → dark = later")
-fig.tight_layout()
+ch04.plot_sorted_bnc(runs)
 plt.show()
-
-mb = {v: np.array(runs[v].values["mbnc"]) for v in runs}
-display(Markdown(
-    "| MBNC per layer | " + " | ".join(f"layer {l}" for l in range(LAYERS)) + " |\n|---|"
-    + "---|" * LAYERS + "\n"
-    + "| untrained (all three) | "
-    + " | ".join(f"{x:.3f}" for x in runs["logit"].values["init"]["mbnc"]) + " |\n"
-    + "\n".join(
-        f"| {v} (epoch {e}) | " + " | ".join(f"{x:.3f}" for x in mb[v][i]) + " |"
-        for v in ("logit", "label", "logit_noise") for i, e in enumerate(EPOCHS))
-    + f"\n\nDead teacher nodes on the {cfg.n_spec} NC images, per layer (left out): "
-    + ", ".join(map(str, runs["logit"].values["dead_teacher"])) + " of "
-    + ", ".join(map(str, teacher.widths)) + "."))
+display(Markdown(ch04.mbnc_markdown(values, teacher.widths, cfg.n_spec)))
 
 # %% [markdown]
 # **Figure 4.2.** For every teacher node of each layer, the best normalized correlation any
@@ -275,29 +198,9 @@ display(Markdown(
 # ## Fig. 9: ε_in and ε_out, logit vs label
 
 # %%
-def eps_figure(pairs, title):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
-    init = runs[pairs[0][0]].arrays  # all students start from the same weights
-    axes[0].plot(init["init_eps_in_curve"], ":", color="gray", label="untrained student")
-    axes[1].plot(init["init_eps_out_curve"], ":", color="gray")
-    for variant, cmap, ls in pairs:
-        arr = runs[variant].arrays
-        for c, i in zip(shades(cmap, len(EPOCHS)), range(len(EPOCHS))):
-            lab = f"{variant.replace('_', ' + ')}, epoch {EPOCHS[i]}"
-            axes[0].plot(arr["eps_in_curve"][i], ls, color=c, label=lab)
-            axes[1].plot(arr["eps_out_curve"][i], ls, color=c)
-    axes[0].set(title="ε_in of each teacher node's best-NC student", xlabel="teacher node (sorted)",
-                ylabel="ε")
-    axes[1].set(title="ε_out of each teacher node's best-NC student",
-                xlabel="teacher node (sorted)")
-    axes[0].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    plt.show()
-
-
-eps_figure((("logit", plt.cm.Blues, "-"), ("label", plt.cm.Reds, "--")),
-           "First-layer ε curves: logit (solid blue) vs label (dashed red)")
+ch04.plot_eps_curves(runs, (("logit", plt.cm.Blues, "-"), ("label", plt.cm.Reds, "--")),
+                     "First-layer ε curves: logit (solid blue) vs label (dashed red)")
+plt.show()
 
 # %% [markdown]
 # **Figure 4.3.** For each teacher node of the first layer, ε_in (left) and ε_out (right) between
@@ -312,14 +215,7 @@ eps_figure((("logit", plt.cm.Blues, "-"), ("label", plt.cm.Reds, "--")),
 # ## Fig. 2 right: ρ against ε_in over all node pairs
 
 # %%
-last = len(EPOCHS) - 1
-arr = runs["logit"].arrays
-rho, e_in = arr["nc_0"][last].ravel(), arr["eps_in"][last].ravel()
-pearson = runs["logit"].values["rho_eps_in_pearson"][last]
-fig, ax = plt.subplots(figsize=(5.5, 4))
-ax.scatter(rho, e_in, s=6, alpha=0.5)
-ax.set(title=f"First layer, logit student at epoch {EPOCHS[last]}: Pearson {pearson:.2f}",
-       xlabel="normalized correlation ρ_kj", ylabel="ε_in[k, j]")
+ch04.plot_rho_eps(runs)
 plt.show()
 
 # %% [markdown]
@@ -332,9 +228,10 @@ plt.show()
 # ## Fig. 10: Gaussian noise
 
 # %%
-eps_figure((("logit", plt.cm.Blues, "-"), ("logit_noise", plt.cm.Reds, "--")),
-           f"ε curves: logit (solid blue) vs logit with Gaussian noise σ = {cfg.noise_std} "
-           f"(dashed red)")
+ch04.plot_eps_curves(runs, (("logit", plt.cm.Blues, "-"), ("logit_noise", plt.cm.Reds, "--")),
+                     f"ε curves: logit (solid blue) vs logit with Gaussian noise "
+                     f"σ = {cfg.noise_std} (dashed red)")
+plt.show()
 
 # %% [markdown]
 # **Figure 4.5.** As Figure 4.3, for logit training without (solid blue) and with (dashed red)
@@ -354,78 +251,7 @@ eps_figure((("logit", plt.cm.Blues, "-"), ("logit_noise", plt.cm.Reds, "--")),
 # without numbers; Table 3's numbers are compared one by one above.
 
 # %%
-first, final = 0, len(EPOCHS) - 1
-L, B, N = runs["logit"].values, runs["label"].values, runs["logit_noise"].values
-P = tr.PAPER_TABLE3
-FIG = "holds (figure, no numbers)"
-
-
-def pct(v, key, i):
-    return f"{100 * v[key][i]:.1f}"
-
-
-def per_layer(a, b):
-    """Layers where MBNC list ``a`` exceeds ``b`` by the margin: (count, "a vs b, ..." text)."""
-    more = [above(x, y, SPEC_MARGIN) for x, y in zip(a, b)]
-    return more, f"{sum(more)} of {len(more)} layers: " + ", ".join(
-        f"{x:.3f} vs {y:.3f}" for x, y in zip(a, b))
-
-
-SPEC_MARGIN = results.SPEC_MARGIN  # MBNC or ε closer than this: a tie
-PEARSON_MARGIN = 0.05  # the final Pearson score must be this much below the untrained one
-above = results.exceeds
-rises, rises_text = per_layer(L["mbnc"][final], L["mbnc"][first])
-logit_more, logit_more_text = per_layer(L["mbnc"][final], B["mbnc"][final])
-p_first, p_final = (tr.PAPER_CHECKPOINTS.index(tr.paper_epoch(EPOCHS[i], cfg.epochs))
-                    for i in (first, final))
-m_epochs = 100 * results.direction_margin(se("logit", first) / 100, se("logit", final) / 100)
-m_final = margin("logit", "label", final)
-pearson, pearson_init = L["rho_eps_in_pearson"][final], L["init"]["rho_eps_in_pearson"]
-
-
-claims = [  # (claim, ours, paper, holds in our run, source, what was required)
-    ("robust accuracy rises with epochs (logit)",
-     f"{pct(L, 'robust_mu', first)} → {pct(L, 'robust_mu', final)} %",
-     f"ST ({tr.PAPER_CHECKPOINTS[p_first]}): {P['logit'][p_first]} → "
-     f"ST ({tr.PAPER_CHECKPOINTS[p_final]}): {P['logit'][p_final]} %",
-     above(100 * L["robust_mu"][final], 100 * L["robust_mu"][first], m_epochs), "Table 3",
-     f"margin {m_epochs:.1f} points"),
-    ("logit more robust than label (final epoch)",
-     f"{pct(L, 'robust_mu', final)} vs {pct(B, 'robust_mu', final)} %",
-     f"{P['logit'][p_final]} vs {P['label'][p_final]} %",
-     above(100 * L["robust_mu"][final], 100 * B["robust_mu"][final], m_final), "Table 3",
-     f"margin {m_final:.1f} points"),
-    ("MBNC rises with epochs (logit, final vs first checkpoint, per layer)", rises_text, FIG,
-     all(rises), "Fig. 8", f"every layer, margin {SPEC_MARGIN}; untrained: "
-     + ", ".join(f"{x:.3f}" for x in L["init"]["mbnc"])),
-    ("logit specializes more than label (MBNC, final, per layer)", logit_more_text, FIG,
-     all(logit_more), "Fig. 8", f"every layer, margin {SPEC_MARGIN}"),
-    ("logit lowers ε_in with epochs (mean of curve)",
-     f"{L['eps_in_mean'][first]:.3f} → {L['eps_in_mean'][final]:.3f}", FIG,
-     above(L["eps_in_mean"][first], L["eps_in_mean"][final], SPEC_MARGIN), "Fig. 9",
-     f"margin {SPEC_MARGIN}; untrained: {L['init']['eps_in_mean']:.3f}"),
-    ("label does not lower ε_in with epochs (mean of curve)",
-     f"{B['eps_in_mean'][first]:.3f} → {B['eps_in_mean'][final]:.3f}", FIG,
-     not above(B["eps_in_mean"][first], B["eps_in_mean"][final], SPEC_MARGIN), "Fig. 9",
-     f"holds on a tie or a rise (margin {SPEC_MARGIN})"),
-    ("noise lowers ε_in (final, mean of curve)",
-     f"{N['eps_in_mean'][final]:.3f} vs {L['eps_in_mean'][final]:.3f} without", FIG,
-     above(L["eps_in_mean"][final], N["eps_in_mean"][final], SPEC_MARGIN), "Fig. 10",
-     f"margin {SPEC_MARGIN}"),
-    ("noise lowers ε_out (final, mean of curve)",
-     f"{N['eps_out_mean'][final]:.3f} vs {L['eps_out_mean'][final]:.3f} without", FIG,
-     above(L["eps_out_mean"][final], N["eps_out_mean"][final], SPEC_MARGIN), "Fig. 10",
-     f"margin {SPEC_MARGIN}"),
-    ("ρ and ε_in negatively correlated (Pearson, final logit student)",
-     f"{pearson:.2f} (untrained: {pearson_init:.2f})", "strong negative (figure)",
-     pearson < -0.1 and above(pearson_init, pearson, PEARSON_MARGIN), "§5.3, Fig. 2 right",
-     f"below −0.1 and {PEARSON_MARGIN} below the untrained student"),
-]
-results.compare([
-    results.Row(q, ours, paper, src, "direction holds" if holds else "differs",
-                f"{note}; {cfg.profile} profile, epochs {EPOCHS[first]} → {EPOCHS[final]}")
-    for q, ours, paper, holds, src, note in claims
-], runs["logit"])
+results.compare(ch04.claim_rows(values, cfg), runs["logit"])
 
 # %% [markdown]
 # ## Reading the results
@@ -441,21 +267,4 @@ results.compare([
 # and computes it otherwise (which needs a GPU).
 
 # %%
-names = {"logit": "logit", "label": "label", "logit + noise": "logit_noise"}
-acc = {name: 100 * runs[v].values["robust_mu"][final] for name, v in names.items()}
-
-
-def compared(a, b):
-    m = margin(names[a], names[b], final)
-    return ("more robust than" if acc[a] > acc[b] + m else
-            "less robust than" if acc[b] > acc[a] + m else "about as robust as")
-
-
-display(Markdown(
-    f"In this run, at epoch {EPOCHS[final]}, the robust accuracies are "
-    + ", ".join(f"{k} {v:.1f} %" for k, v in acc.items())
-    + f". The logit student is {compared('logit', 'label')} the label student (Table 3: more "
-    f"robust, {P['logit'][p_final]} vs {P['label'][p_final]} % at the matching epoch), and "
-    f"the logit student trained with Gaussian noise is {compared('logit + noise', 'logit')} "
-    f"the one trained without (a difference within two standard errors, or within 2 points, "
-    f"counts as a tie)."))
+display(Markdown(ch04.robustness_summary(values, cfg)))

@@ -143,22 +143,20 @@ deep_teacher_lr: Optional[float] = None  # its learning rate (1e-3, cosine-annea
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 from IPython.display import Markdown, display
 
-from tsrobust import adversarial as adv
 from tsrobust import results
+from tsrobust.chapters import ch05_adversarial_training as ch05
+from tsrobust.chapters.cifar import oracle_teacher
 from tsrobust.data import load_cifar10
 from tsrobust.params import resolve
-from tsrobust import training as tr
-from tsrobust.training import oracle_teacher
+from tsrobust.runtime import choose_device
 
 # every parameter of the cell above, by its name
-cfg = resolve(adv.CH05_SETTINGS, profile=profile, seed=seed,
-              **{name: globals()[name] for name in adv.CH05_SETTINGS})
-adv.check_settings(cfg)
-CHAPTER = adv.CHAPTER
-device = adv.default_device()
+cfg = resolve(ch05.SETTINGS, profile=profile, seed=seed,
+              **{name: globals()[name] for name in ch05.SETTINGS})
+ch05.check_settings(cfg)
+device = choose_device()
 cfg
 
 # %% [markdown]
@@ -189,16 +187,9 @@ teacher_res
 
 # %%
 # Recorded with the teacher's weight digest: a run made with another teacher is recomputed.
-teacher_id = {"teacher_digest": tr.model_digest(teacher), "measures": tr.MEASURES}
-t1 = tr.record_for(CHAPTER, "table1", cfg, lambda: adv.run_table1(
-    cfg, data, teacher, device=device), data=data, fingerprint=teacher_id)
-display(Markdown(adv.table1_markdown(t1.values)))
-display(Markdown(
-    f"The surrogate of the transfer attack agrees with the teacher on "
-    f"{100 * t1.values['surrogate_clean_agreement']:.1f} % of the first {cfg.n_spec} clean test "
-    f"images: the transfer attack can only be as strong as that copy of the teacher is close"
-    + (". Below 50 %, as here, the transfer row says little about robustness."
-       if t1.values["surrogate_clean_agreement"] < 0.5 else ".")))
+t1 = ch05.record_table1(cfg, data, teacher, device=device)
+display(Markdown(ch05.table1_markdown(t1.values)))
+display(Markdown(ch05.surrogate_markdown(t1.values, cfg.n_spec)))
 t1
 
 # %% [markdown]
@@ -206,7 +197,7 @@ t1
 # 50–300 epochs on all 50 000 images with PGD-40):
 
 # %%
-display(Markdown(adv.paper_table1_markdown()))
+display(Markdown(ch05.paper_table1_markdown()))
 
 # %% [markdown]
 # One row of the paper's table does not read like the others: its black-box transfer accuracies
@@ -227,42 +218,15 @@ display(Markdown(adv.paper_table1_markdown()))
 # run.
 
 # %%
-scale_note = ("" if cfg.profile == "paper" else
-              f"{cfg.profile}: {cfg.epochs} epochs on {cfg.n_student} images, PGD-{cfg.at_steps} "
-              f"training, {cfg.eval_steps}-step evaluation.")
-results.compare(adv.table1_rows(t1.values, note=scale_note), t1)
+results.compare(ch05.table1_rows(t1.values, note=ch05.scale_note(cfg)), t1)
 
 # %% [markdown]
 # ## Specialization: sorted BNC and ε curves (Figs. 3 and 4)
 
 # %%
-spec_cols = t1.values["columns"]
-at_cols, st_col = spec_cols[:-1], spec_cols[-1]
-n_layers = len(t1.values["spec"][st_col]["mbnc"])
-shades = plt.cm.Blues(np.linspace(0.4, 1.0, len(at_cols)))
-fig, axes = plt.subplots(1, n_layers, figsize=(3.2 * n_layers, 3.4), sharey=True)
-for l, ax in enumerate(axes):
-    for col, color in zip(at_cols, shades):
-        curve = t1.arrays[f"{col}__sorted_bnc_{l}"]
-        ax.plot(np.arange(1, len(curve) + 1), curve, color=color, label=col)
-    curve = t1.arrays[f"{st_col}__sorted_bnc_{l}"]
-    ax.plot(np.arange(1, len(curve) + 1), curve, "r--", label=st_col)
-    curve = t1.arrays[f"{adv.INIT}__sorted_bnc_{l}"]
-    ax.plot(np.arange(1, len(curve) + 1), curve, ":", color="gray", label="untrained")
-    ax.set_title(f"layer {l}")
-    ax.set_xlabel("teacher node (sorted)")
-axes[0].set_ylabel("best normalized correlation")
-axes[-1].legend(fontsize=8)
-fig.suptitle("Sorted BNC curves, AT (blue, darker = later) vs ST (red)")
-fig.tight_layout()
+ch05.plot_sorted_bnc(t1)
 plt.show()
-st_spec = t1.values["spec"][st_col]
-display(Markdown(
-    f"Dead teacher nodes on the {cfg.n_spec} NC images, per layer (left out): "
-    f"{', '.join(map(str, st_spec['dead_teacher']))} of {', '.join(map(str, teacher.widths))}. "
-    "Dead student nodes (kept, NC 0): "
-    + "; ".join(f"{c}: {', '.join(map(str, s['dead_student']))}"
-                for c, s in t1.values["spec"].items()) + "."))
+display(Markdown(ch05.dead_nodes_markdown(t1.values, teacher.widths, cfg.n_spec)))
 
 # %% [markdown]
 # **Figure 5.1** (source A, Fig. 3). For every layer, each teacher node's best normalized
@@ -276,21 +240,7 @@ display(Markdown(
 # that never fire at all, so its counts can be lower.)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-for ax, eps in zip(axes, ("eps_in", "eps_out")):
-    curve = t1.arrays[f"{adv.INIT}__{eps}"]
-    ax.plot(np.arange(1, len(curve) + 1), curve, ":", color="gray", label="untrained")
-    for col, color in zip(at_cols, shades):
-        curve = t1.arrays[f"{col}__{eps}"]
-        ax.plot(np.arange(1, len(curve) + 1), curve, color=color, label=col)
-    curve = t1.arrays[f"{st_col}__{eps}"]
-    ax.plot(np.arange(1, len(curve) + 1), curve, "r--", label=st_col)
-    ax.set_title(f"$\\epsilon_{{{eps[4:]}}}$ of each teacher node's best student")
-    ax.set_xlabel("teacher node (sorted by the value)")
-axes[0].set_ylabel("ε (normalized filters)")
-axes[1].legend(fontsize=8)
-fig.suptitle("First-layer ε_in / ε_out curves (lower = better specialized)")
-fig.tight_layout()
+ch05.plot_eps_curves(t1)
 plt.show()
 
 # %% [markdown]
@@ -304,11 +254,7 @@ plt.show()
 # first-layer pairs (Fig. 2 right in chapter 4) for each student:
 
 # %%
-display(Markdown("| student | Pearson (ρ, ε_in) | mean ε_in | mean ε_out |\n|---|---|---|---|\n"
-                 + "\n".join(f"| {c} | {s['rho_eps_in_pearson']:.3f} | {s['eps_in_mean']:.3f} | "
-                             f"{s['eps_out_mean']:.3f} |"
-                             for c, s in {"untrained": t1.values["init_spec"],
-                                          **t1.values["spec"]}.items())))
+display(Markdown(ch05.pearson_markdown(t1.values)))
 
 # %% [markdown]
 # ## MBNC and unspecialized nodes, with and without augmentation (Fig. 6)
@@ -317,35 +263,15 @@ display(Markdown("| student | Pearson (ρ, ε_in) | mean ε_in | mean ε_out |\n
 # to each batch before the teacher labels it and, for AT, before the attack).
 
 # %%
-aug = None
-if cfg.augmentation:
-    aug = tr.record_for(CHAPTER, "augmentation", cfg, lambda: adv.run_augmentation(
-        cfg, data, teacher, device=device), data=data, fingerprint=teacher_id)
-    display(aug)
-groups = {at_cols[-1]: t1.values["spec"][at_cols[-1]], st_col: t1.values["spec"][st_col]}
+aug = ch05.record_augmentation(cfg, data, teacher, device=device) if cfg.augmentation else None
 if aug is not None:
-    groups.update(aug.values["spec"])
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-width = 0.8 / len(groups)
-layers = np.arange(n_layers)
-for i, (name, s) in enumerate(groups.items()):
-    axes[0].bar(layers + i * width, s["mbnc"], width, label=name)
-    ratio = np.asarray(s["ratio"], dtype=float)
-    axes[1].bar(layers + i * width, np.nan_to_num(ratio, posinf=np.nan), width, label=name)
-for ax, label in zip(axes, ("MBNC", "#unspecialized / #specialized")):
-    ax.set_xticks(layers + 0.4 - width / 2, [f"layer {l}" for l in layers])
-    ax.set_ylabel(label)
-axes[0].set_title("Mean best normalized correlation")
-axes[1].set_title("Unspecialized/specialized ratio (NC < 0.8 / > 0.9)")
-fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(groups),
-           fontsize=8)
-fig.tight_layout(rect=(0, 0.08, 1, 1))
+    display(aug)
+aug_values = aug.values if aug is not None else None
+ch05.plot_fig6(t1.values, aug_values)
 plt.show()
-inf_layers = {n: [l for l, r in enumerate(s["ratio"]) if r == float("inf") or r == "inf"]
-              for n, s in groups.items()}
-if any(inf_layers.values()):
-    display(Markdown("Layers with no specialized student node at all (ratio ∞, bar left out): "
-                     + "; ".join(f"{n}: {v}" for n, v in inf_layers.items() if v) + "."))
+no_specialized = ch05.infinite_ratio_markdown(t1.values, aug_values)
+if no_specialized:
+    display(Markdown(no_specialized))
 
 # %% [markdown]
 # **Figure 5.3** (source A, Fig. 6). Left: the mean best normalized correlation of each layer;
@@ -370,45 +296,18 @@ if any(inf_layers.values()):
 # claims leaves the 5-layer rows out whenever the teacher's test accuracy is below 15 %.
 
 # %%
-deep_res = None
 if cfg.deep:
-    deep_res = tr.record_for(CHAPTER, "deep", cfg, lambda: adv.run_deep(
-        cfg, data, device=device), data=data, fingerprint={"measures": tr.MEASURES})
+    deep_res = ch05.record_deep(cfg, data, device=device)
 else:  # show a recorded run of a larger profile, if there is one
-    deep_res = results.recorded(CHAPTER, "deep", "gpu") or results.recorded(CHAPTER, "deep",
-                                                                            "paper")
+    deep_res = next((rec for _, rec in ch05.recorded_elsewhere("deep")), None)
     display(Markdown(
         "The 5-layer runs are switched off (`deep=False`). "
         + ("Below: the recorded run of a larger profile." if deep_res is not None else
            "No recorded run of a larger profile is available, so Figure 5.4 is not drawn.")))
 if deep_res is not None:
-    display(Markdown(
-        f"5-layer teacher {deep_res.values['teacher_widths']}: test accuracy "
-        f"{100 * deep_res.values['teacher_test_accuracy']:.1f} %. ℓ∞ robust accuracy μ (σ²): "
-        + ", ".join(f"{c}: {100 * m:.1f} % ({v:.1e})"
-                    for c, (m, v) in deep_res.values["linf_robust"].items()) + "."))
+    display(Markdown(ch05.deep_markdown(deep_res.values)))
     display(deep_res)
-    cols = deep_res.values["columns"]
-    show_layers = [l for l in (0, 2, 4) if f"{cols[0]}__sorted_bnc_{l}" in deep_res.arrays]
-    fig, axes = plt.subplots(1, len(show_layers) + 2, figsize=(3.2 * (len(show_layers) + 2), 3.4))
-    for ax, l in zip(axes, show_layers):
-        for col, style in zip(cols, ("b-", "r--")):
-            curve = deep_res.arrays[f"{col}__sorted_bnc_{l}"]
-            ax.plot(np.arange(1, len(curve) + 1), curve, style, label=col)
-        ax.set_title(f"sorted BNC, layer {l}")
-        ax.set_xlabel("teacher node (sorted)")
-        ax.set_ylabel("best normalized correlation")
-    for ax, eps in zip(axes[len(show_layers):], ("eps_in", "eps_out")):
-        for col, style in zip(cols, ("b-", "r--")):
-            curve = deep_res.arrays[f"{col}__{eps}"]
-            ax.plot(np.arange(1, len(curve) + 1), curve, style, label=col)
-        ax.set_title(f"$\\epsilon_{{{eps[4:]}}}$ curve, layer 0")
-        ax.set_xlabel("teacher node (sorted by the value)")
-        ax.set_ylabel("ε")
-    axes[0].legend(fontsize=8)
-    fig.suptitle("5-layer network: AT (blue) vs ST (red), profile "
-                 f"{deep_res.provenance['profile']}")
-    fig.tight_layout()
+    ch05.plot_deep(deep_res)
     plt.show()
 
 # %% [markdown]
@@ -422,13 +321,10 @@ if deep_res is not None:
 # ## Which claims held at this scale
 
 # %%
-claims = adv.claim_rows(t1.values, aug.values if aug is not None else None,
-                        deep_res.values if cfg.deep else None)
-if cfg.deep and not adv.deep_testable(deep_res.values):
-    display(Markdown(
-        f"The 5-layer rows are left out: its teacher's test accuracy is "
-        f"{100 * deep_res.values['teacher_test_accuracy']:.1f} % (chance: 10 %)."))
-results.compare(claims, t1)
+deep_values = deep_res.values if cfg.deep else None
+if ch05.deep_left_out_markdown(deep_values):
+    display(Markdown(ch05.deep_left_out_markdown(deep_values)))
+results.compare(ch05.claim_rows(t1.values, aug_values, deep_values), t1)
 
 # %% [markdown]
 # Each row compares two numbers of *our* run in the direction the paper states (mostly read off
@@ -442,13 +338,10 @@ results.compare(claims, t1)
 # record of them that is present.
 
 # %%
-shown = False
-for other in ("gpu", "paper"):
-    rec = results.recorded(CHAPTER, "table1", other)
-    if rec is not None and other != cfg.profile:
-        shown = True
-        display(Markdown(f"**Recorded `{other}` run:**\n\n" + adv.table1_markdown(rec.values)))
-        display(results.compare(adv.table1_rows(rec.values), rec))
-if not shown:
+others = ch05.recorded_elsewhere("table1", cfg.profile)
+for other, rec in others:
+    display(Markdown(f"**Recorded `{other}` run:**\n\n" + ch05.table1_markdown(rec.values)))
+    display(results.compare(ch05.table1_rows(rec.values), rec))
+if not others:
     display(Markdown("No record of a `gpu` or `paper` run of this chapter is present in this "
                      "copy of the book; `-p profile gpu` computes one."))

@@ -2,8 +2,9 @@ import importlib
 import os
 
 import pytest
+import torch
 
-from tsrobust.data import BATCHES_DIR, DATA_ENV, default_root
+from tsrobust.data import BATCHES_DIR, CIFAR10, DATA_ENV, NON_OFFICIAL, default_root
 from tsrobust.runtime import torch_threads
 
 REQUIRE_ENV = "TSROBUST_REQUIRE_REFERENCES"
@@ -49,3 +50,22 @@ def cifar_root():
         _missing(f"no CIFAR-10 copy under {root} (set ${DATA_ENV} to the folder holding "
                  f"{BATCHES_DIR}/)")
     return root
+
+
+@pytest.fixture
+def tiny_cifar():
+    """``tiny_cifar(n_train=64, n_test=32)``: random CIFAR-shaped images of two classes, class 1
+    with a brighter red channel (learnable in a few epochs)."""
+
+    def make(n_train=64, n_test=32):
+        g = torch.Generator().manual_seed(0)
+
+        def split(n):
+            y = torch.randint(0, 2, (n,), generator=g)
+            x = 0.6 * torch.rand(n, 3, 32, 32, generator=g)
+            x[:, 0] += 0.4 * y[:, None, None]
+            return x, y
+
+        return CIFAR10(*split(n_train), *split(n_test), NON_OFFICIAL)
+
+    return make

@@ -14,10 +14,13 @@ from tsrobust.specialization import (
     eps_in_out,
     input_patches,
     layer_nc,
+    node_variances,
     normalized_correlation,
+    patch_basis,
     patch_pca,
     rho_eps_pearson,
     sorted_bnc,
+    specialization_at,
     specialization_ratio,
 )
 
@@ -191,8 +194,6 @@ def test_dead_teacher_nodes_are_left_out_of_the_summaries():
     import copy
 
     from tsrobust.models import ConvNet
-    from tsrobust.specialization import node_variances as sp_node_variances
-    from tsrobust.training import specialization_at
 
     teacher = ConvNet((6, 5), generator=torch.Generator().manual_seed(0)).eval()
     with torch.no_grad():  # layer 0, channel 2: never fires (pre-activation ≤ −10 + 27·0.001)
@@ -203,10 +204,21 @@ def test_dead_teacher_nodes_are_left_out_of_the_summaries():
     basis = torch.eye(27, dtype=torch.float64)[:, :17]
     acts = teacher.activations(x)
     # in two batches: the moments add up over batches, per layer (layers have different sizes)
-    for v, a in zip(sp_node_variances(teacher, x, batch_size=25), acts):
+    for v, a in zip(node_variances(teacher, x, batch_size=25), acts):
         assert torch.allclose(v, a.double().var(dim=(0, 2, 3), unbiased=False), atol=1e-12)
     m = specialization_at(student, teacher, x, basis)
     assert m["dead_teacher"][0] == 1 and m["dead_student"][0] == 1
     assert m["mbnc"] == [pytest.approx(1.0), pytest.approx(1.0)]
     assert m["nc"][0].shape == (6, 5) and len(m["sorted_bnc"][0]) == 5
     assert m["eps_in_curve"].shape == (5,) and float(m["eps_in_curve"].max()) < 1e-6
+
+
+def test_patch_basis_is_the_top_of_the_patch_pca_in_float64():
+    x = torch.rand(6, 3, 10, 10, generator=gen(2))
+    vals, basis = patch_basis(x, 5)
+    want_vals, want_vecs = patch_pca(x)
+    assert basis.dtype == torch.float64 and basis.shape == (27, 5)
+    assert torch.equal(vals, want_vals) and torch.equal(basis, want_vecs[:, :5])
+    assert torch.allclose(basis.T @ basis, torch.eye(5, dtype=torch.float64), atol=1e-10)
+    with pytest.raises(ValueError, match="rank must be in 1..27"):
+        patch_basis(x, 28)

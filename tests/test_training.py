@@ -1,5 +1,5 @@
-"""tsrobust.training: losses, teacher and student training, kill-and-resume, the recorded oracle
-teacher and chapter 4's measurement run. Tiny synthetic tensors only."""
+"""tsrobust.training: losses, teacher and student training, kill-and-resume, recorded weights.
+Tiny synthetic tensors only."""
 
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ import pytest
 import torch
 
 from tsrobust import training as T
-from tsrobust.data import CIFAR10, NON_OFFICIAL
-from tsrobust.models import ConvNet, PRUNED_WIDTHS
-from tsrobust.params import resolve
+from tsrobust.models import ConvNet
 
 REPO = Path(__file__).resolve().parents[1]
 SMALL = (4, 4, 3, 3)
-
 
 
 def _images(n, seed=0):
@@ -66,12 +63,12 @@ def test_student_equal_to_teacher_has_zero_loss_and_stays():
 def test_student_learns_the_teacher(target):
     teacher, student = _net(seed=1), _net(seed=2)
     x = _images(64)
-    before = T.agreement(student, teacher, x)
+    before = T.agreement_rate(student, teacher, x)
     hist = T.train_student(student, teacher, x, target=target, epochs=6, lr=3e-3,
                            batch_size=16, generator=torch.Generator().manual_seed(0),
                            progress=False)
     assert hist["loss"][-1] < 0.5 * hist["loss"][0]
-    assert T.agreement(student, teacher, x) >= before
+    assert T.agreement_rate(student, teacher, x) >= before
     assert all(p.requires_grad for p in teacher.parameters())  # teacher restored afterwards
 
 
@@ -204,21 +201,8 @@ def test_checkpoint_epochs_are_checked():
         _run(None, epochs=2, checkpoint_epochs=(3,))
 
 
-def _tiny_cifar(n_train=64, n_test=32):
-    """Random images of two classes; class 1 has a brighter red channel."""
-    g = torch.Generator().manual_seed(0)
-
-    def split(n):
-        y = torch.randint(0, 2, (n,), generator=g)
-        x = 0.6 * torch.rand(n, 3, 32, 32, generator=g)
-        x[:, 0] += 0.4 * y[:, None, None]
-        return x, y
-
-    return CIFAR10(*split(n_train), *split(n_test), NON_OFFICIAL)
-
-
-def test_train_teacher_fits_labels():
-    data = _tiny_cifar()
+def test_train_teacher_fits_labels(tiny_cifar):
+    data = tiny_cifar()
     net = _net(seed=4)
     hist = T.train_teacher(net, data, epochs=8, lr=3e-3, batch_size=16, augment=False,
                            optimizer="adam", generator=torch.Generator().manual_seed(0),
@@ -231,77 +215,6 @@ def test_train_teacher_fits_labels():
 def test_cosine_lr():
     lr = T.cosine_lr(0.1, 4)
     assert [round(lr(e), 6) for e in (1, 3)] == [0.1, 0.05]
-
-
-def test_oracle_teacher_is_recorded_and_reloaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
-    data = _tiny_cifar(n_train=32, n_test=16)
-    full, pruned, res = T.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
-    assert not res.loaded and full.widths == (64, 64, 64, 64) and pruned.widths == PRUNED_WIDTHS
-    assert res.values["test_accuracy_pruned"] == T.accuracy(pruned, data.x_test, data.y_test)
-    assert res.provenance["parameters"]["n_train"] == 32
-    assert not (tmp_path / "results" / "smoke" / T.TEACHER_CHAPTER / "checkpoints" /
-                "teacher-seed0").exists()
-    # The pruned teacher is the full one restricted to the kept channels.
-    keep = res.values["kept_channels"]
-    assert torch.equal(pruned.convs[0].weight, full.convs[0].weight[keep[0]])
-    full2, pruned2, res2 = T.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
-    assert res2.loaded and _same(_weights(pruned2), _weights(pruned))
-    with pytest.raises(ValueError, match="n_train comes from the data"):
-        T.oracle_teacher("smoke", 0, data, n_train=10)
-
-
-def test_standard_training_measures_each_checkpoint(tmp_path, monkeypatch):
-    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
-    data = _tiny_cifar(n_train=32, n_test=16)
-    cfg = resolve(T.CH04_SETTINGS, profile="smoke", seed=0, n_train=32, n_test=16, epochs=2,
-                  checkpoints=(1, 2), n_eval=8, n_spec=4, n_pca=8, attack_steps=1,
-                  attack_repeats=2)
-    teacher = _net(PRUNED_WIDTHS, seed=5)
-    values, arrays = T.standard_training(cfg, data, teacher, variant="label", progress=False)
-    assert values["epochs"] == [1, 2] and len(values["robust_mu"]) == 2
-    assert all(0 <= m <= 1 for m in values["robust_mu"])
-    # dead teacher nodes (never firing on the NC images) are left out of the measurements
-    live = [w - d for w, d in zip((45, 32, 32, 20), values["dead_teacher"])]
-    assert len(values["mbnc"][0]) == 4 and arrays["sorted_bnc_3"].shape == (2, live[3])
-    assert arrays["eps_in"].shape == (2, 50, live[0])
-    assert arrays["eps_in_curve"].shape == (2, live[0])
-    assert arrays["pca_eigenvalues"].shape == (27,)
-    # The curves are the ε of each teacher node's best-NC student, sorted.
-    best = arrays["nc_0"][1].argmax(0)
-    want = sorted(arrays["eps_in"][1][best, range(arrays["eps_in"].shape[2])])
-    assert arrays["eps_in_curve"][1].tolist() == pytest.approx(want)
-    with pytest.raises(ValueError, match="variant must be one of"):
-        T.standard_training(cfg, data, teacher, variant="soft")
-    bad = resolve(T.CH04_SETTINGS, profile="smoke", seed=0, n_test=16, n_eval=100)
-    with pytest.raises(ValueError, match="n_eval = 100 must be ≤ n_test = 16"):
-        T.standard_training(bad, data, teacher, variant="logit")
-
-
-def test_teacher_does_not_share_the_students_initialization(tmp_path, monkeypatch):
-    from tsrobust.models import build_student
-
-    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
-    data = _tiny_cifar(n_train=16, n_test=8)
-    full, _, _ = T.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
-    student = build_student(generator=torch.Generator().manual_seed(0))
-    # Same seed, same layer shapes: without a separate seed stream the first 50 teacher filters
-    # would be the student's initial filters.
-    assert not torch.allclose(student.convs[0].weight, full.convs[0].weight[:50], atol=0.05)
-
-
-def test_student_records_follow_their_teacher(tmp_path, monkeypatch):
-    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
-    data = _tiny_cifar(n_train=16, n_test=8)
-    cfg = resolve(T.CH04_SETTINGS, profile="smoke", seed=0, n_train=16, n_test=8, epochs=1,
-                  checkpoints=(1,), n_eval=4, n_spec=4, n_pca=4, attack_steps=1)
-    a, b = _net(PRUNED_WIDTHS, seed=5), _net(PRUNED_WIDTHS, seed=6)
-    first = T.record_standard_training(cfg, data, a, variant="logit", progress=False)
-    again = T.record_standard_training(cfg, data, a, variant="logit", progress=False)
-    other = T.record_standard_training(cfg, data, b, variant="logit", progress=False)
-    assert not first.loaded and again.loaded and not other.loaded
-    assert other.values["teacher_digest"] == T.model_digest(b) != T.model_digest(a)
-    assert not (tmp_path / "results" / "smoke" / T.ST_CHAPTER / "checkpoints").exists()
 
 
 def test_bf16_and_channels_last_paths_run_on_cpu():
@@ -323,3 +236,22 @@ def test_global_rng_untouched_by_training(tmp_path):
          on_checkpoint=lambda e, s: log.append(e))  # replays from saved weights
     assert log == [1, 2, 1, 2]
     assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_model_arrays_round_trip_and_digest():
+    net = _net(seed=7)
+    arrays = T.model_arrays("student", net)
+    assert all(k.startswith("student" + T.WEIGHT_SEP) for k in arrays)
+    back = T.model_from_arrays(arrays, "student", net.widths)
+    assert _same(_weights(back), _weights(net)) and not back.training
+    assert T.model_digest(back) == T.model_digest(net) != T.model_digest(_net(seed=8))
+    with pytest.raises(ValueError, match="no weights named teacher"):
+        T.model_from_arrays(arrays, "teacher", net.widths)
+
+
+def test_agreement_rate_counts_matching_argmaxes():
+    teacher, other = _net(seed=1), _net(seed=2)
+    x = _images(16)
+    assert T.agreement_rate(teacher, teacher, x) == 1.0
+    same = (T.predict(teacher, x).argmax(1) == T.predict(other, x).argmax(1)).float().mean()
+    assert T.agreement_rate(other, teacher, x) == pytest.approx(float(same))

@@ -236,6 +236,19 @@ def patch_pca(x: torch.Tensor, size: int = PATCH_SIZE, *, center: bool = True,
     return vals[order], vecs[:, order]
 
 
+def patch_basis(x: torch.Tensor, rank: int = SUBSPACE_RANK) -> tuple[torch.Tensor, torch.Tensor]:
+    """§5.3: the eigenvalues of the patch covariance of the images ``x`` (:func:`patch_pca`,
+    ``[27]``) and the basis U of its top-``rank`` eigenvectors (``[27, rank]``), both float64 on
+    the CPU.
+
+    U stays in float64 because :func:`eps_in_out` projects in float64: a float32 copy would only
+    round the basis before it is widened again."""
+    if not 1 <= rank <= PATCH_SIZE ** 2 * x.shape[1]:
+        raise ValueError(f"rank must be in 1..{PATCH_SIZE ** 2 * x.shape[1]}, got {rank}")
+    vals, vecs = patch_pca(x.cpu())
+    return vals, vecs[:, :rank]
+
+
 def _filters(w, name: str) -> torch.Tensor:
     w = torch.as_tensor(np.asarray(w) if not torch.is_tensor(w) else w).detach()
     if w.ndim < 2:
@@ -297,3 +310,38 @@ def rho_eps_pearson(nc: torch.Tensor, eps_in: torch.Tensor) -> float:
     if float(denom) == 0:
         raise ValueError("ρ or ε_in is constant over all pairs: the Pearson score is undefined")
     return float(a @ b / denom)
+
+
+# -- one student against its teacher (§5.2–5.3) -----------------------------------------------
+
+def specialization_at(student, teacher, x_spec: torch.Tensor, basis: torch.Tensor) -> dict:
+    """The §5.2–5.3 measurements of one student: per layer the NC matrix, MBNC, sorted BNC and
+    unspecialized/specialized ratio; for the first layer ε_in/ε_out (matrices and the curves of
+    each teacher node's best-NC student) and the Pearson score of (ρ, ε_in).
+
+    Teacher nodes that are dead on ``x_spec`` (constant, in practice a ReLU that never fires;
+    see :func:`node_variances`) have no activation for a student to copy: their columns are left
+    out of every measurement (the NC and ε matrices included) and counted in ``dead_teacher``.
+    Dead *student* nodes stay in, with NC 0 to every teacher node (they copy nothing), and are
+    counted in ``dead_student``. ``basis``: U of :func:`patch_basis`."""
+
+    def alive(model):
+        return [(v > VARIANCE_FLOOR).cpu() for v in node_variances(model, x_spec)]
+
+    ncs = layer_nc(student, teacher, x_spec)
+    live = alive(teacher)
+    ncs = [nc[:, a] for nc, a in zip(ncs, live)]
+    e_in, e_out = eps_in_out(student.convs[0].weight, teacher.convs[0].weight, basis)
+    e_in, e_out = e_in[:, live[0]], e_out[:, live[0]]
+    c_in, c_out = eps_curves(e_in, e_out, ncs[0].to(e_in.dtype))
+    return {
+        "nc": [nc.cpu() for nc in ncs],
+        "mbnc": [mbnc(nc) for nc in ncs],
+        "ratio": [specialization_ratio(nc) if nc.shape[1] else float("nan") for nc in ncs],
+        "sorted_bnc": [sorted_bnc(nc).cpu() for nc in ncs],
+        "eps_in": e_in.cpu(), "eps_out": e_out.cpu(),
+        "eps_in_curve": c_in.cpu(), "eps_out_curve": c_out.cpu(),
+        "rho_eps_in_pearson": rho_eps_pearson(ncs[0], e_in),
+        "dead_teacher": [int((~a).sum()) for a in live],
+        "dead_student": [int((~a).sum()) for a in alive(student)],
+    }

@@ -19,7 +19,7 @@ def test_injected_parameters_cell_is_removed_from_the_book(tmp_path):
 
 
 def test_build_rejects_unknown_profile():
-    with pytest.raises(build.BuildError, match="smoke, gpu, paper"):
+    with pytest.raises(build.BuildError, match="smoke, cpu, gpu, paper"):
         build.build("quick")
 
 

@@ -1,7 +1,7 @@
 """Chapter 5: adversarial training of the student, robustness and specialization (source A §5.4).
 
-Everything chapter ``05_adversarial_training`` computes lives here; the notebook calls these
-functions inside ``results.record`` and draws the figures.
+Everything the chapter computes, checks and draws lives here; the notebook calls these
+functions and shows what they return.
 
 - :func:`run_table1`: a surrogate student, a standard-trained (ST, logit) student and an
   adversarially trained (AT, oracle-adversarial ℓ∞ PGD, Eq. 3, teacher-target) student; at each
@@ -12,9 +12,13 @@ functions inside ``results.record`` and draws the figures.
   unspecialized/specialized ratio (Fig. 6).
 - :func:`run_augmentation`: AT and ST again with data augmentation (Fig. 6).
 - :func:`run_deep`: the 5-layer teacher and students (Fig. 5).
+- :func:`table1_rows`, :func:`claim_rows`: our numbers beside the paper's and the claims of §5.4;
+  the figures 5.1–5.4 (:func:`plot_sorted_bnc`, :func:`plot_eps_curves`, :func:`plot_fig6`,
+  :func:`plot_deep`).
 
 Where source A is silent (ℓ1/ℓ2 budgets, CW settings, the surrogate, how the repeats differ)
-the choices are settings of :data:`CH05_SETTINGS`, stated in the chapter.
+the choices are settings of :data:`SETTINGS`, stated in the chapter. The students are trained
+like chapter 4's (:mod:`tsrobust.chapters.cifar`), so that the standard-trained ones compare.
 """
 
 from __future__ import annotations
@@ -22,15 +26,40 @@ from __future__ import annotations
 import hashlib
 import json
 
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tsrobust import attacks
+from tsrobust import attacks, results
+from tsrobust.chapters.cifar import (
+    EVAL_SEED_OFFSET,
+    MEASURES,
+    N_PCA,
+    N_TRAIN,
+    PAPER_CHECKPOINTS,
+    PCA_RANK,
+    STUDENT_BATCH_SIZE,
+    STUDENT_LR,
+    STUDENT_OPTIMIZER,
+    oracle_teacher,
+    paper_epoch,
+    record_for,
+    scaled_checkpoints,
+)
+from tsrobust.data import CIFAR10
+from tsrobust.models import build_student
 from tsrobust.params import Setting
-from tsrobust.training import CH04_SETTINGS, N_PCA, N_TRAIN, OPTIMIZERS, PCA_RANK
-from tsrobust.specialization import patch_pca
+from tsrobust.specialization import patch_basis, specialization_at
+from tsrobust.training import (
+    OPTIMIZERS,
+    checkpoint_folder,
+    discard_checkpoints,
+    model_digest,
+    train_student,
+)
 
 CHAPTER = "05_adversarial_training"
+"""Record key of this chapter."""
 
 ATTACKS = ("clean", "linf_pgd", "l2_pgd", "l1_pgd", "fgsm", "cw", "transfer")
 """Rows of Table 1 (plus "clean": agreement without attack, for reference)."""
@@ -65,15 +94,8 @@ PAPER_TABLE1_COLUMNS = ("AT (50)", "AT (100)", "AT (150)", "AT (200)", "AT (300)
 
 SURROGATE_SEED_OFFSET = 1000
 """The surrogate student's initialization and batches use ``seed + 1000``: trained independently."""
-EVAL_SEED_OFFSET = 2000
-"""The robust evaluations draw from a generator seeded ``seed + 2000``."""
 
-
-def _checkpoints_default(profile_epochs, paper=(50, 100, 150, 200, 300)):
-    return tuple(max(1, round(e * profile_epochs / 300)) for e in paper)
-
-
-CH05_SETTINGS = {
+SETTINGS = {
     "n_train": N_TRAIN,  # chapter 3's: the recorded teacher is reused
     "n_test": Setting(int, smoke=1000, gpu=10_000, paper=10_000, min=1, max=10_000,
                       doc="CIFAR-10 test images (the pool robust accuracy is measured on)"),
@@ -81,14 +103,14 @@ CH05_SETTINGS = {
                          doc="training images the students learn from (the first of n_train)"),
     "epochs": Setting(int, smoke=2, gpu=20, paper=300, min=1,
                       doc="student training epochs (§5.4: AT up to 300, ST 300)"),
-    "checkpoints": Setting(tuple, smoke=(1, 2), gpu=_checkpoints_default(20),
-                           paper=(50, 100, 150, 200, 300), min=1,
+    "checkpoints": Setting(tuple, smoke=(1, 2), gpu=scaled_checkpoints(20),
+                           paper=PAPER_CHECKPOINTS, min=1,
                            doc="AT epochs evaluated for Table 1 (§5.4: 50…300, scaled)"),
     "surrogate_epochs": Setting(int, smoke=2, gpu=20, paper=300, min=1,
                                 doc="epochs of the transfer attack's surrogate student (ST)"),
-    "optimizer": CH04_SETTINGS["optimizer"],  # as chapter 4, so ST students are comparable
-    "lr": CH04_SETTINGS["lr"],
-    "batch_size": CH04_SETTINGS["batch_size"],
+    "optimizer": STUDENT_OPTIMIZER,  # as chapter 4, so ST students are comparable
+    "lr": STUDENT_LR,
+    "batch_size": STUDENT_BATCH_SIZE,
     "at_eps": Setting(float, smoke=10 / 255, gpu=10 / 255, paper=10 / 255, min=0.0,
                       doc="ℓ∞ budget of adversarial training (§5.1: 10/255)"),
     "at_alpha": Setting(float, smoke=0.01, gpu=0.01, paper=0.01, min=0.0,
@@ -167,10 +189,6 @@ def check_settings(cfg):
         raise ValueError(f"deep_n_train = {cfg.deep_n_train} must be ≤ n_train = {cfg.n_train}")
 
 
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 # -- evaluation -------------------------------------------------------------------------------
 
 def eval_subsets(n_pool: int, cfg, generator: torch.Generator) -> list[torch.Tensor]:
@@ -223,12 +241,11 @@ def attack_suite(student, teacher, surrogate, x_pool: torch.Tensor, cfg,
 
 
 def specialization_snapshot(student, teacher, x_spec: torch.Tensor, basis: torch.Tensor) -> dict:
-    """NC of every layer and the §5.2–5.3 summaries (:func:`tsrobust.training.specialization_at`,
-    dead teacher nodes left out): per layer MBNC, sorted BNC, the unspecialized/specialized
-    ratio and the dead-node counts; for the first layer the ε_in/ε_out curves and the Pearson
-    score of (ρ, ε_in)."""
-    from tsrobust.training import specialization_at
-
+    """NC of every layer and the §5.2–5.3 summaries
+    (:func:`tsrobust.specialization.specialization_at`, dead teacher nodes left out), as lists
+    for a record: per layer MBNC, sorted BNC, the unspecialized/specialized ratio and the
+    dead-node counts; for the first layer the ε_in/ε_out curves and the Pearson score of
+    (ρ, ε_in)."""
     m = specialization_at(student, teacher, x_spec, basis)
     return {
         "mbnc": m["mbnc"],
@@ -242,17 +259,9 @@ def specialization_snapshot(student, teacher, x_spec: torch.Tensor, basis: torch
     }
 
 
-def pca_basis(x_train: torch.Tensor, cfg) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eigenvalues and the top-``pca_rank`` basis U of the patch PCA (§5.3)."""
-    vals, vecs = patch_pca(x_train[: cfg.n_pca].cpu())
-    return vals, vecs[:, : cfg.pca_rank].to(torch.float32)
-
-
 # -- training ---------------------------------------------------------------------------------
 
 def _run_folder(cfg, name: str):
-    from tsrobust.training import checkpoint_folder
-
     digest = hashlib.sha1(json.dumps(cfg.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
     return checkpoint_folder(cfg.profile, CHAPTER, f"{name}-{digest}")
 
@@ -263,8 +272,6 @@ INIT = "init"
 
 def _initial_student(cfg, *, kind: str = "student", seed_offset: int = 0, device="cpu"):
     """The student before training: built from ``seed + seed_offset`` (AT and ST share it)."""
-    from tsrobust.models import build_student
-
     init = torch.Generator().manual_seed(cfg.seed + seed_offset)
     return build_student(kind, generator=init).to(device).eval()
 
@@ -275,8 +282,6 @@ def train(name: str, teacher, x: torch.Tensor, cfg, *, kind: str = "student",
     """Train one student of this chapter with ``tsrobust.training.train_student`` (logit target,
     teacher-target AT when ``adversarial``), resumable in a checkpoint folder that is removed
     when the run ends. Returns the student (eval mode)."""
-    from tsrobust.training import discard_checkpoints, train_student
-
     student = _initial_student(cfg, kind=kind, seed_offset=seed_offset, device=device)
     gen = torch.Generator(device=device).manual_seed(cfg.seed + seed_offset)
     adv = (dict(norm="linf", eps=cfg.at_eps, alpha=cfg.at_alpha, steps=cfg.at_steps)
@@ -320,7 +325,7 @@ def run_table1(cfg, data, teacher, *, device="cpu", progress: bool = True):
     x_train = data.x_train[: cfg.n_student].to(device)
     x_pool = data.x_test.to(device)
     x_spec = data.x_test[: cfg.n_spec].to(device)
-    eigvals, basis = pca_basis(data.x_train, cfg)
+    eigvals, basis = patch_basis(data.x_train[: cfg.n_pca], cfg.pca_rank)
     evaluator = torch.Generator(device=device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
     subsets = eval_subsets(len(x_pool), cfg, evaluator)
     table, spec, arrays = {}, {}, {"pca_eigenvalues": eigvals.numpy()}
@@ -364,7 +369,7 @@ def run_augmentation(cfg, data, teacher, *, device="cpu", progress: bool = True)
     check_settings(cfg)
     x_train = data.x_train[: cfg.n_student].to(device)
     x_spec = data.x_test[: cfg.n_spec].to(device)
-    _, basis = pca_basis(data.x_train, cfg)
+    _, basis = patch_basis(data.x_train[: cfg.n_pca], cfg.pca_rank)
     spec, arrays = {}, {}
     for name, adversarial in (("AT", True), ("ST", False)):
         col = f"{name} + aug ({cfg.epochs})"
@@ -381,9 +386,6 @@ def run_deep(cfg, data, *, device="cpu", progress: bool = True):
     AT and ST, on the first ``deep_n_train`` training images: specialization snapshots and the
     ℓ∞ robust accuracy. Returns ``(values, arrays)``; the teacher's own record is chapter 3's
     ``teacher_deep``."""
-    from tsrobust.data import CIFAR10
-    from tsrobust.training import oracle_teacher
-
     check_settings(cfg)
     sub = CIFAR10(data.x_train[: cfg.deep_n_train], data.y_train[: cfg.deep_n_train],
                   data.x_test, data.y_test, data.copy)
@@ -395,7 +397,7 @@ def run_deep(cfg, data, *, device="cpu", progress: bool = True):
     x_train = sub.x_train[: cfg.n_student].to(device)
     x_pool = data.x_test.to(device)
     x_spec = data.x_test[: cfg.n_spec].to(device)
-    _, basis = pca_basis(data.x_train, cfg)
+    _, basis = patch_basis(data.x_train[: cfg.n_pca], cfg.pca_rank)
     evaluator = torch.Generator(device=device).manual_seed(cfg.seed + EVAL_SEED_OFFSET)
     subsets = eval_subsets(len(x_pool), cfg, evaluator)
     spec, robust, arrays = {}, {}, {}
@@ -458,7 +460,7 @@ def _mu(values, col, attack) -> float:
     return 100 * values["table"][col][attack][0]
 
 
-def accuracy_se(values: dict, col: str, attack: str) -> float:
+def table1_se(values: dict, col: str, attack: str) -> float:
     """Standard error (a fraction) of one μ of our Table 1 (:func:`_se`)."""
     return _se(values, values["table"][col][attack])
 
@@ -466,8 +468,6 @@ def accuracy_se(values: dict, col: str, attack: str) -> float:
 def _se(values: dict, mu_var) -> float:
     """``results.accuracy_se`` of a robust accuracy ``(μ, σ²)`` evaluated like ``values``'s
     Table 1: ``n_eval`` images drawn afresh for each of its ``repeats``."""
-    from tsrobust import results
-
     mu, var = mu_var
     return results.accuracy_se(mu, var, values["n_eval"], values["repeats"], fresh_images=True)
 
@@ -475,17 +475,13 @@ def _se(values: dict, mu_var) -> float:
 def accuracy_margin(values: dict, col_a: str, col_b: str, attack: str) -> float:
     """Margin (in points) a difference of two μ of our Table 1 must clear to count as a direction
     (``results.direction_margin``: two standard errors, at least ``results.ACC_MARGIN``)."""
-    from tsrobust import results
-
-    return 100 * results.direction_margin(accuracy_se(values, col_a, attack),
-                                          accuracy_se(values, col_b, attack))
+    return 100 * results.direction_margin(table1_se(values, col_a, attack),
+                                          table1_se(values, col_b, attack))
 
 
 def paper_column(values: dict, column: str) -> int:
     """Index into :data:`PAPER_TABLE1`'s lists of the paper column that ``column`` ("AT (e)" or
     "ST (e)") stands for: the paper epoch at the same fraction of training."""
-    from tsrobust.training import paper_epoch
-
     if column.startswith("ST"):
         return PAPER_TABLE1_COLUMNS.index("ST (300)")
     e = int(column.split("(")[1].rstrip(")"))
@@ -498,8 +494,6 @@ def table1_rows(values: dict, note: str = ""):
     μ within ±3 points *and* a standard error of at most 3 points; the direction checked is the
     paper's reading of Table 1: the AT student is more robust than the ST student, by more than
     :func:`accuracy_margin`."""
-    from tsrobust import results
-
     at_last, st = values["columns"][-2], values["columns"][-1]
     rows = []
     for a, paper in PAPER_TABLE1.items():
@@ -509,7 +503,7 @@ def table1_rows(values: dict, note: str = ""):
         rel = ">" if holds else "≈" if abs(at - stv) <= margin else "<"
         for col, ours in ((at_last, at), (st, stv)):
             j = paper_column(values, col)
-            se = 100 * accuracy_se(values, col, a)
+            se = 100 * table1_se(values, col, a)
             rows.append(results.Row(
                 f"{ATTACK_LABELS[a]}: robust acc. (%), {col}", round(ours, 2), paper[j][0],
                 f"Table 1, {PAPER_TABLE1_COLUMNS[j]}",
@@ -520,7 +514,7 @@ def table1_rows(values: dict, note: str = ""):
     return rows
 
 
-def _claim(results, quantity, ours: str, paper: str, source: str, holds: bool, note=""):
+def _claim(quantity, ours: str, paper: str, source: str, holds: bool, note=""):
     """A qualitative claim: the paper states a direction (mostly from a figure, without a number to
     reproduce), so the verdict is "direction holds" or "differs"."""
     return results.Row(quantity, ours, paper, source, "direction holds" if holds else "differs",
@@ -534,8 +528,6 @@ def deep_testable(deep: dict) -> bool:
 
 def _paper_note(a: float, b: float) -> str:
     """Whether the paper's own two numbers clear the book's 2-point floor."""
-    from tsrobust import results
-
     gap = a - b
     if abs(gap) > 100 * results.ACC_MARGIN:
         return f"paper: {gap:+.2f} points"
@@ -550,8 +542,6 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
     unspecialized/specialized ratio. The paper's numbers quoted are those of its checkpoints at
     the same fraction of training as ours. The 5-layer rows are left out when its teacher is at
     chance (:func:`deep_testable`)."""
-    from tsrobust import results
-
     at_cols, st = t1["columns"][:-1], t1["columns"][-1]
     first, last = at_cols[0], at_cols[-1]
     pf, pl, ps = paper_column(t1, first), paper_column(t1, last), paper_column(t1, st)
@@ -561,7 +551,7 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
                                 _mu(t1, st, "linf_pgd"))
     if len(at_cols) > 1:
         m = accuracy_margin(t1, first, last, "linf_pgd")
-        rows.append(_claim(results, "AT ℓ∞ robustness grows with epochs",
+        rows.append(_claim("AT ℓ∞ robustness grows with epochs",
                            f"{first}: {mu_first:.1f} → {last}: {mu_last:.1f}",
                            f"{PAPER_TABLE1_COLUMNS[pf]}: {paper_linf[pf][0]} → "
                            f"{PAPER_TABLE1_COLUMNS[pl]}: {paper_linf[pl][0]}", "Table 1",
@@ -569,7 +559,7 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
                            f"margin {m:.1f} points; "
                            + _paper_note(paper_linf[pl][0], paper_linf[pf][0])))
     m = accuracy_margin(t1, first, st, "linf_pgd")
-    rows.append(_claim(results, "AT at the first checkpoint beats ST (ℓ∞ PGD)",
+    rows.append(_claim("AT at the first checkpoint beats ST (ℓ∞ PGD)",
                        f"{mu_first:.1f} vs {mu_st:.1f}",
                        f"{paper_linf[pf][0]} vs {paper_linf[ps][0]} "
                        f"({PAPER_TABLE1_COLUMNS[pf]} vs {PAPER_TABLE1_COLUMNS[ps]})",
@@ -580,14 +570,14 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
     layers = len(spec[st]["mbnc"])
     higher = [results.exceeds(spec[last]["mbnc"][l], spec[st]["mbnc"][l], results.SPEC_MARGIN)
               for l in range(layers)]
-    rows.append(_claim(results, "AT has higher MBNC than ST, per layer",
+    rows.append(_claim("AT has higher MBNC than ST, per layer",
                        f"{sum(higher)} of {layers} layers: " + ", ".join(
                            f"{spec[last]['mbnc'][l]:.3f} vs {spec[st]['mbnc'][l]:.3f}"
                            for l in range(layers)),
                        "all layers (figure only)", "Fig. 3, Fig. 6 left", all(higher),
                        f"margin {results.SPEC_MARGIN}"))
     lower = [_ratio_lower(spec[last]["ratio"][l], spec[st]["ratio"][l]) for l in range(layers)]
-    rows.append(_claim(results, "AT has a lower unspecialized/specialized ratio than ST, per "
+    rows.append(_claim("AT has a lower unspecialized/specialized ratio than ST, per "
                        "layer", f"{sum(lower)} of {layers} layers: " + ", ".join(
                            f"{_fmt_ratio(spec[last]['ratio'][l])} vs "
                            f"{_fmt_ratio(spec[st]['ratio'][l])}" for l in range(layers)),
@@ -595,7 +585,7 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
                        f"lower by more than {RATIO_MARGIN:.0%}"))
     for eps in ("eps_in", "eps_out"):
         a, b = spec[last][f"{eps}_mean"], spec[st][f"{eps}_mean"]
-        rows.append(_claim(results, f"AT has a lower ε_{eps[4:]} curve than ST (mean over "
+        rows.append(_claim(f"AT has a lower ε_{eps[4:]} curve than ST (mean over "
                            "teacher nodes, first layer)", f"{a:.3f} vs {b:.3f}",
                            "lower (figure only)", "Fig. 4",
                            results.exceeds(b, a, results.SPEC_MARGIN),
@@ -607,7 +597,7 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
             a, b = aug["spec"][col]["mbnc"], spec[base]["mbnc"]
             more = [results.exceeds(x, y, results.SPEC_MARGIN) for x, y in zip(a, b)]
             rows.append(_claim(
-                results, f"augmentation raises the MBNC of {name}",
+                f"augmentation raises the MBNC of {name}",
                 f"{sum(more)} of {len(more)} layers: " + ", ".join(
                     f"{x:.3f} vs {y:.3f}" for x, y in zip(a, b)),
                 "higher (figure only)", "Fig. 6 left", all(more),
@@ -617,13 +607,13 @@ def claim_rows(t1: dict, aug: dict | None = None, deep: dict | None = None):
         st_col = next(c for c in deep["columns"] if c.startswith("ST"))
         a, b = deep["spec"][at_col]["mbnc"], deep["spec"][st_col]["mbnc"]
         more = [results.exceeds(x, y, results.SPEC_MARGIN) for x, y in zip(a, b)]
-        rows.append(_claim(results, "deeper net: AT has higher MBNC than ST",
+        rows.append(_claim("deeper net: AT has higher MBNC than ST",
                            f"{sum(more)} of {len(more)} layers", "similar to 4 layers",
                            "Fig. 5", all(more), f"margin {results.SPEC_MARGIN}"))
         m = 100 * results.direction_margin(_se(t1, deep["linf_robust"][at_col]),
                                            _se(t1, deep["linf_robust"][st_col]))
         ra, rs = deep["linf_robust"][at_col][0], deep["linf_robust"][st_col][0]
-        rows.append(_claim(results, "deeper net: AT more robust than ST (ℓ∞ PGD)",
+        rows.append(_claim("deeper net: AT more robust than ST (ℓ∞ PGD)",
                            f"{100 * ra:.1f} vs {100 * rs:.1f}", "(not reported)", "Fig. 5",
                            results.exceeds(100 * ra, 100 * rs, m), f"margin {m:.1f} points"))
     return rows
@@ -645,3 +635,214 @@ def _ratio_lower(a, b) -> bool:
 def _fmt_ratio(r) -> str:
     r = float(r)
     return "∞" if np.isinf(r) else "—" if np.isnan(r) else f"{r:.2f}"
+
+
+# -- recorded runs ----------------------------------------------------------------------------
+
+def teacher_fingerprint(teacher) -> dict:
+    """What a record of this chapter depends on besides its parameters: the teacher's weights
+    (by digest) and the definition of the measurements (:data:`tsrobust.chapters.cifar.MEASURES`);
+    a record made with another teacher is recomputed."""
+    return {"teacher_digest": model_digest(teacher), "measures": MEASURES}
+
+
+def record_table1(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True):
+    """:func:`run_table1` recorded as ``table1`` (loaded when recorded with this teacher)."""
+    return record_for(CHAPTER, "table1", cfg, lambda: run_table1(
+        cfg, data, teacher, device=device, progress=progress), data=data,
+        fingerprint=teacher_fingerprint(teacher))
+
+
+def record_augmentation(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True):
+    """:func:`run_augmentation` recorded as ``augmentation``."""
+    return record_for(CHAPTER, "augmentation", cfg, lambda: run_augmentation(
+        cfg, data, teacher, device=device, progress=progress), data=data,
+        fingerprint=teacher_fingerprint(teacher))
+
+
+def record_deep(cfg, data: CIFAR10, *, device="cpu", progress: bool = True):
+    """:func:`run_deep` recorded as ``deep`` (its teacher is recorded by chapter 3's key)."""
+    return record_for(CHAPTER, "deep", cfg, lambda: run_deep(
+        cfg, data, device=device, progress=progress), data=data,
+        fingerprint={"measures": MEASURES})
+
+
+def recorded_elsewhere(name: str, profile: str | None = None) -> list:
+    """Records ``name`` of this chapter made with the larger profiles (``gpu``, ``paper``) other
+    than ``profile`` and present in this copy of the book, as ``[(profile, result)]``."""
+    return [(other, rec) for other in ("gpu", "paper")
+            if other != profile and (rec := results.recorded(CHAPTER, name, other)) is not None]
+
+
+# -- what the notebook shows besides the tables -------------------------------------------------
+
+def scale_note(cfg) -> str:
+    """How this run is smaller than the paper's ("" in the paper profile)."""
+    if cfg.profile == "paper":
+        return ""
+    return (f"{cfg.profile}: {cfg.epochs} epochs on {cfg.n_student} images, PGD-{cfg.at_steps} "
+            f"training, {cfg.eval_steps}-step evaluation.")
+
+
+def surrogate_markdown(t1: dict, n_spec: int) -> str:
+    """How close the transfer attack's surrogate is to the teacher (clean agreement)."""
+    agree = t1["surrogate_clean_agreement"]
+    return (f"The surrogate of the transfer attack agrees with the teacher on {100 * agree:.1f} % "
+            f"of the first {n_spec} clean test images: the transfer attack can only be as strong "
+            f"as that copy of the teacher is close"
+            + (". Below 50 %, as here, the transfer row says little about robustness."
+               if agree < 0.5 else "."))
+
+
+def _curve(ax, curve, *args, **kw):
+    ax.plot(np.arange(1, len(curve) + 1), curve, *args, **kw)
+
+
+def _at_shades(n: int):
+    return plt.cm.Blues(np.linspace(0.4, 1.0, n))
+
+
+def plot_sorted_bnc(t1):
+    """Figure 5.1 (source A, Fig. 3): every layer's sorted BNC curve of the AT checkpoints (blue,
+    darker = later), the ST student (red) and the untrained student (dotted gray).
+    ``t1``: the ``table1`` record (values and arrays)."""
+    cols = t1.values["columns"]
+    at_cols, st_col = cols[:-1], cols[-1]
+    n_layers = len(t1.values["spec"][st_col]["mbnc"])
+    fig, axes = plt.subplots(1, n_layers, figsize=(3.2 * n_layers, 3.4), sharey=True)
+    for l, ax in enumerate(axes):
+        for col, color in zip(at_cols, _at_shades(len(at_cols))):
+            _curve(ax, t1.arrays[f"{col}__sorted_bnc_{l}"], color=color, label=col)
+        _curve(ax, t1.arrays[f"{st_col}__sorted_bnc_{l}"], "r--", label=st_col)
+        _curve(ax, t1.arrays[f"{INIT}__sorted_bnc_{l}"], ":", color="gray", label="untrained")
+        ax.set_title(f"layer {l}")
+        ax.set_xlabel("teacher node (sorted)")
+    axes[0].set_ylabel("best normalized correlation")
+    axes[-1].legend(fontsize=8)
+    fig.suptitle("Sorted BNC curves, AT (blue, darker = later) vs ST (red)")
+    fig.tight_layout()
+    return fig
+
+
+def dead_nodes_markdown(t1: dict, teacher_widths, n_spec: int) -> str:
+    """Dead teacher nodes (left out) and dead student nodes (kept, NC 0) of every column."""
+    st_spec = t1["spec"][t1["columns"][-1]]
+    return (f"Dead teacher nodes on the {n_spec} NC images, per layer (left out): "
+            f"{', '.join(map(str, st_spec['dead_teacher']))} of "
+            f"{', '.join(map(str, teacher_widths))}. Dead student nodes (kept, NC 0): "
+            + "; ".join(f"{c}: {', '.join(map(str, s['dead_student']))}"
+                        for c, s in t1["spec"].items()) + ".")
+
+
+def plot_eps_curves(t1):
+    """Figure 5.2 (source A, Fig. 4): the first layer's ε_in (left) and ε_out (right) curves of
+    the AT checkpoints, the ST student and the untrained student."""
+    cols = t1.values["columns"]
+    at_cols, st_col = cols[:-1], cols[-1]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, eps in zip(axes, ("eps_in", "eps_out")):
+        _curve(ax, t1.arrays[f"{INIT}__{eps}"], ":", color="gray", label="untrained")
+        for col, color in zip(at_cols, _at_shades(len(at_cols))):
+            _curve(ax, t1.arrays[f"{col}__{eps}"], color=color, label=col)
+        _curve(ax, t1.arrays[f"{st_col}__{eps}"], "r--", label=st_col)
+        ax.set_title(f"$\\epsilon_{{{eps[4:]}}}$ of each teacher node's best student")
+        ax.set_xlabel("teacher node (sorted by the value)")
+    axes[0].set_ylabel("ε (normalized filters)")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("First-layer ε_in / ε_out curves (lower = better specialized)")
+    fig.tight_layout()
+    return fig
+
+
+def pearson_markdown(t1: dict) -> str:
+    """The Pearson score of (ρ, ε_in) and the mean ε_in, ε_out of every student."""
+    return ("| student | Pearson (ρ, ε_in) | mean ε_in | mean ε_out |\n|---|---|---|---|\n"
+            + "\n".join(f"| {c} | {s['rho_eps_in_pearson']:.3f} | {s['eps_in_mean']:.3f} | "
+                        f"{s['eps_out_mean']:.3f} |"
+                        for c, s in {"untrained": t1["init_spec"], **t1["spec"]}.items()))
+
+
+def fig6_groups(t1: dict, aug: dict | None = None) -> dict:
+    """The students of Fig. 6: the last AT checkpoint, ST, and (with ``aug``) AT and ST trained
+    with augmentation, each with its specialization summary."""
+    at_last, st = t1["columns"][-2], t1["columns"][-1]
+    groups = {at_last: t1["spec"][at_last], st: t1["spec"][st]}
+    if aug is not None:
+        groups.update(aug["spec"])
+    return groups
+
+
+def plot_fig6(t1: dict, aug: dict | None = None):
+    """Figure 5.3 (source A, Fig. 6): per layer, the MBNC (left) and the unspecialized/specialized
+    ratio (right; ∞ bars left out) of :func:`fig6_groups`."""
+    groups = fig6_groups(t1, aug)
+    n_layers = len(t1["spec"][t1["columns"][-1]]["mbnc"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    width = 0.8 / len(groups)
+    layers = np.arange(n_layers)
+    for i, (name, s) in enumerate(groups.items()):
+        axes[0].bar(layers + i * width, s["mbnc"], width, label=name)
+        ratio = np.asarray(s["ratio"], dtype=float)
+        axes[1].bar(layers + i * width, np.nan_to_num(ratio, posinf=np.nan), width, label=name)
+    for ax, label in zip(axes, ("MBNC", "#unspecialized / #specialized")):
+        ax.set_xticks(layers + 0.4 - width / 2, [f"layer {l}" for l in layers])
+        ax.set_ylabel(label)
+    axes[0].set_title("Mean best normalized correlation")
+    axes[1].set_title("Unspecialized/specialized ratio (NC < 0.8 / > 0.9)")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=len(groups),
+               fontsize=8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def infinite_ratio_markdown(t1: dict, aug: dict | None = None) -> str:
+    """The layers of Fig. 6 with no specialized student node (ratio ∞, bar left out); "" if
+    none."""
+    inf_layers = {n: [l for l, r in enumerate(s["ratio"]) if r == float("inf") or r == "inf"]
+                  for n, s in fig6_groups(t1, aug).items()}
+    if not any(inf_layers.values()):
+        return ""
+    return ("Layers with no specialized student node at all (ratio ∞, bar left out): "
+            + "; ".join(f"{n}: {v}" for n, v in inf_layers.items() if v) + ".")
+
+
+def deep_markdown(deep: dict) -> str:
+    """The 5-layer teacher's accuracy and the ℓ∞ robust accuracy of its students."""
+    return (f"5-layer teacher {deep['teacher_widths']}: test accuracy "
+            f"{100 * deep['teacher_test_accuracy']:.1f} %. ℓ∞ robust accuracy μ (σ²): "
+            + ", ".join(f"{c}: {100 * m:.1f} % ({v:.1e})"
+                        for c, (m, v) in deep["linf_robust"].items()) + ".")
+
+
+def deep_left_out_markdown(deep: dict | None) -> str:
+    """Why the 5-layer rows are missing from the claims ("" when they are there or no 5-layer run
+    was made)."""
+    if deep is None or deep_testable(deep):
+        return ""
+    return (f"The 5-layer rows are left out: its teacher's test accuracy is "
+            f"{100 * deep['teacher_test_accuracy']:.1f} % (chance: 10 %).")
+
+
+def plot_deep(deep):
+    """Figure 5.4 (source A, Fig. 5): sorted BNC curves of layers 0, 2 and 4 and the first
+    layer's ε curves of the 5-layer AT (blue) and ST (red) students. ``deep``: the ``deep``
+    record (values, arrays, provenance)."""
+    cols = deep.values["columns"]
+    show_layers = [l for l in (0, 2, 4) if f"{cols[0]}__sorted_bnc_{l}" in deep.arrays]
+    fig, axes = plt.subplots(1, len(show_layers) + 2, figsize=(3.2 * (len(show_layers) + 2), 3.4))
+    for ax, l in zip(axes, show_layers):
+        for col, style in zip(cols, ("b-", "r--")):
+            _curve(ax, deep.arrays[f"{col}__sorted_bnc_{l}"], style, label=col)
+        ax.set_title(f"sorted BNC, layer {l}")
+        ax.set_xlabel("teacher node (sorted)")
+        ax.set_ylabel("best normalized correlation")
+    for ax, eps in zip(axes[len(show_layers):], ("eps_in", "eps_out")):
+        for col, style in zip(cols, ("b-", "r--")):
+            _curve(ax, deep.arrays[f"{col}__{eps}"], style, label=col)
+        ax.set_title(f"$\\epsilon_{{{eps[4:]}}}$ curve, layer 0")
+        ax.set_xlabel("teacher node (sorted by the value)")
+        ax.set_ylabel("ε")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"5-layer network: AT (blue) vs ST (red), profile {deep.provenance['profile']}")
+    fig.tight_layout()
+    return fig

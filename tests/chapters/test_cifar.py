@@ -1,0 +1,89 @@
+"""tsrobust.chapters.cifar: the recorded oracle teacher, records that follow their data copy and
+fingerprint, and the paper's checkpoints scaled to ours."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tsrobust.chapters import cifar
+from tsrobust.models import PRUNED_WIDTHS, build_student
+from tsrobust.params import resolve
+from tsrobust.training import accuracy
+
+
+def _weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_oracle_teacher_is_recorded_and_reloaded(tmp_path, monkeypatch, tiny_cifar):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = tiny_cifar(n_train=32, n_test=16)
+    full, pruned, res = cifar.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
+    assert not res.loaded and full.widths == (64, 64, 64, 64) and pruned.widths == PRUNED_WIDTHS
+    assert res.values["test_accuracy_pruned"] == accuracy(pruned, data.x_test, data.y_test)
+    assert res.provenance["parameters"]["n_train"] == 32
+    assert not (tmp_path / "results" / "smoke" / cifar.TEACHER_CHAPTER / "checkpoints" /
+                "teacher-seed0").exists()
+    # The pruned teacher is the full one restricted to the kept channels.
+    keep = res.values["kept_channels"]
+    assert torch.equal(pruned.convs[0].weight, full.convs[0].weight[keep[0]])
+    full2, pruned2, res2 = cifar.oracle_teacher("smoke", 0, data, teacher_epochs=1,
+                                                progress=False)
+    assert res2.loaded and _same(_weights(pruned2), _weights(pruned))
+    with pytest.raises(ValueError, match="n_train comes from the data"):
+        cifar.oracle_teacher("smoke", 0, data, n_train=10)
+
+
+def test_teacher_does_not_share_the_students_initialization(tmp_path, monkeypatch, tiny_cifar):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = tiny_cifar(n_train=16, n_test=8)
+    full, _, _ = cifar.oracle_teacher("smoke", 0, data, teacher_epochs=1, progress=False)
+    student = build_student(generator=torch.Generator().manual_seed(0))
+    # Same seed, same layer shapes: without a separate seed stream the first 50 teacher filters
+    # would be the student's initial filters.
+    assert not torch.allclose(student.convs[0].weight, full.convs[0].weight[:50], atol=0.05)
+
+
+def test_record_for_recomputes_on_another_fingerprint_or_data_copy(tmp_path, monkeypatch,
+                                                                   tiny_cifar):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
+    data = tiny_cifar(n_train=4, n_test=4)
+    cfg = resolve(cifar.TEACHER_SETTINGS, profile="smoke", seed=0)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"value": len(calls)}
+
+    first = cifar.record_for("chapter", "x", cfg, compute, data=data, fingerprint={"t": "a"})
+    again = cifar.record_for("chapter", "x", cfg, compute, data=data, fingerprint={"t": "a"})
+    assert not first.loaded and again.loaded and again.values == {"value": 1, "t": "a"}
+    other = cifar.record_for("chapter", "x", cfg, compute, data=data, fingerprint={"t": "b"})
+    assert other.values == {"value": 2, "t": "b"}
+    copied = type(data)(data.x_train, data.y_train, data.x_test, data.y_test, "another copy")
+    moved = cifar.record_for("chapter", "x", cfg, compute, data=copied, fingerprint={"t": "b"})
+    assert moved.values["value"] == 3 and len(calls) == 3
+
+
+def test_paper_checkpoints_scaled_to_our_runs():
+    assert cifar.scaled_checkpoints(300) == cifar.PAPER_CHECKPOINTS
+    assert cifar.scaled_checkpoints(20) == (3, 7, 10, 13, 20)
+    assert cifar.scaled_checkpoints(100) == (17, 33, 50, 67, 100)
+    assert cifar.scaled_checkpoints(2) == (1, 2)  # distinct and ≥ 1
+    # the paper checkpoint at the same fraction of training
+    assert cifar.paper_epoch(1, 2) == 150 and cifar.paper_epoch(2, 2) == 300
+    assert cifar.paper_epoch(1, 3) == 100 and cifar.paper_epoch(3, 20) == 50
+    assert cifar.paper_epoch(20, 20) == 300 and cifar.paper_epoch(13, 20) == 200
+
+
+def test_teacher_config_takes_n_train_from_the_data(tiny_cifar):
+    data = tiny_cifar(n_train=12, n_test=4)
+    cfg = cifar.teacher_config("smoke", 3, data)
+    assert (cfg.n_train, cfg.seed, cfg.pruned_widths) == (12, 3, PRUNED_WIDTHS)
+    deep = cifar.teacher_config("smoke", 3, data, deep=True)
+    assert len(deep.pruned_widths) == 5

@@ -1,0 +1,243 @@
+"""What the CIFAR-10 chapters 3–5 share (source A §5): their common settings, the oracle teacher
+and how results that depend on it are recorded.
+
+- :data:`N_TRAIN`, :data:`N_TEST`, :data:`N_PCA`, :data:`PCA_RANK`, :data:`TEACHER_SETTINGS` and
+  the students' optimizer settings: one definition each, so that chapter 4 and 5 students are
+  trained alike and reuse the teacher chapter 3 recorded.
+- :func:`oracle_teacher`: chapter 3's teacher, trained and pruned once per parameter set and
+  recorded with provenance (weights in the result's arrays) under chapter 3's record key
+  :data:`TEACHER_CHAPTER`; chapters 4 and 5 load it from there.
+- :func:`record_for`: ``results.record`` for results that also depend on the data copy and the
+  teacher (by weight digest).
+- :data:`PAPER_CHECKPOINTS`, :func:`scaled_checkpoints`, :func:`paper_epoch`: the paper's student
+  checkpoints (Tables 1 and 3) and ours at the same fraction of training.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from tsrobust import results
+from tsrobust.data import CIFAR10
+from tsrobust.models import (
+    DEEP_PRUNED_WIDTHS,
+    DEEP_TEACHER_WIDTHS,
+    PRUNED_WIDTHS,
+    TEACHER_WIDTHS,
+    ConvNet,
+    active_channels,
+    fanout_norms,
+    kept_channels,
+    prune_by_fanout,
+)
+from tsrobust.params import Setting, resolve
+from tsrobust.runtime import choose_device
+from tsrobust.training import (
+    OPTIMIZERS,
+    accuracy,
+    agreement_rate,
+    checkpoint_folder,
+    discard_checkpoints,
+    model_arrays,
+    model_from_arrays,
+    train_teacher,
+)
+
+TEACHER_CHAPTER = "03_oracle_teacher"
+"""Record key of chapter 3, under which the oracle teacher (``teacher``, ``teacher_deep``) is
+recorded; chapters 4 and 5 load it from there."""
+
+# -- settings shared by chapters 3-5 ----------------------------------------------------------
+
+N_TRAIN = Setting(int, smoke=2000, gpu=50_000, paper=50_000, min=1, max=50_000,
+                  doc="CIFAR-10 training images (teacher and students learn from the same ones)")
+N_TEST = Setting(int, smoke=500, gpu=10_000, paper=10_000, min=1, max=10_000,
+                 doc="CIFAR-10 test images for accuracies")
+N_PCA = Setting(int, smoke=500, gpu=10_000, paper=50_000, min=1, max=50_000,
+                doc="training images whose 3×3×3 patches enter the patch PCA (§5.3)")
+PCA_RANK = Setting(int, smoke=17, gpu=17, paper=17, min=1, max=27,
+                   doc="eigenvectors spanning the data subspace U (§5.3: 17 of 27)")
+
+TEACHER_SETTINGS = {
+    "n_train": N_TRAIN,
+    "teacher_epochs": Setting(int, smoke=4, gpu=60, paper=200, min=1,
+                              doc="teacher training epochs (not given in the source)"),
+    "teacher_optimizer": Setting(str, smoke="sgd", gpu="sgd", paper="sgd", choices=OPTIMIZERS,
+                                 doc="teacher optimizer: SGD with momentum 0.9, or Adam"),
+    "teacher_lr": Setting(float, smoke=0.05, gpu=0.05, paper=0.05, min=0.0,
+                          doc="teacher learning rate, cosine-annealed to 0"),
+    "teacher_batch_size": Setting(int, smoke=128, gpu=128, paper=128, min=1,
+                                  doc="teacher minibatch size"),
+    "teacher_weight_decay": Setting(float, smoke=5e-4, gpu=5e-4, paper=5e-4, min=0.0,
+                                    doc="teacher weight decay"),
+    "teacher_augment": Setting(bool, smoke=True, gpu=True, paper=True,
+                               doc="crop/flip/rotation augmentation while training the teacher"),
+    "pruned_widths": Setting(tuple, smoke=PRUNED_WIDTHS, gpu=PRUNED_WIDTHS, paper=PRUNED_WIDTHS,
+                             min=1, doc="teacher widths after fan-out pruning (§5.1)"),
+}
+"""What the oracle teacher depends on (a recorded teacher is reused while these are unchanged).
+The source is silent on how the teacher is trained; these are common CIFAR-10 choices (SGD,
+momentum 0.9, cosine schedule, weight decay, augmentation)."""
+
+STUDENT_OPTIMIZER = Setting(str, smoke="adam", gpu="adam", paper="adam", choices=OPTIMIZERS,
+                            doc="student optimizer (not given in the source)")
+STUDENT_LR = Setting(float, smoke=1e-3, gpu=1e-3, paper=1e-3, min=0.0,
+                     doc="student learning rate (constant, so epoch-e checkpoints are "
+                         "e-epoch students)")
+STUDENT_BATCH_SIZE = Setting(int, smoke=128, gpu=128, paper=128, min=1,
+                             doc="student minibatch size")
+"""Students of chapters 4 and 5 are trained alike (Adam at a constant rate: one rate serves both
+the ℓ2 logit loss and the cross-entropy label loss, whose gradient scales differ), so that their
+standard-trained students are comparable."""
+
+# -- seeds ------------------------------------------------------------------------------------
+
+TEACHER_SEED_OFFSET = 10_000
+"""The teacher's initialization and batches use ``seed + 10000``: students built from ``seed``
+must not start from the teacher's own initial weights (same layer shapes, same draws)."""
+EVAL_SEED_OFFSET = 2000
+"""Robust evaluations draw from a generator seeded ``seed + 2000`` (chapter 4 adds the
+checkpoint epoch): reproducible, and independent of the training generators, so a resumed run
+measures the same."""
+
+# -- the paper's checkpoints ------------------------------------------------------------------
+
+PAPER_CHECKPOINTS = (50, 100, 150, 200, 300)
+"""Epochs at which Tables 1 and 3 report students (§5.4, §5.5)."""
+PAPER_EPOCHS = 300
+"""The longest student training of §5.4–5.5."""
+
+
+def scaled_checkpoints(epochs: int, paper=PAPER_CHECKPOINTS,
+                       paper_epochs: int = PAPER_EPOCHS) -> tuple[int, ...]:
+    """The paper's checkpoint epochs scaled to a run of ``epochs`` (distinct, ≥ 1, sorted)."""
+    return tuple(sorted({max(1, round(e * epochs / paper_epochs)) for e in paper}))
+
+
+def paper_epoch(epoch: int, epochs: int, paper=PAPER_CHECKPOINTS,
+                paper_epochs: int = PAPER_EPOCHS) -> int:
+    """The paper checkpoint at the same fraction of training as ``epoch`` of ``epochs`` (the
+    nearest one; the earlier on a tie), e.g. epoch 1 of 3 ↔ epoch 100 of 300."""
+    frac = epoch / epochs
+    return min(paper, key=lambda p: (abs(p / paper_epochs - frac), p))
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+MEASURES = "dead teacher nodes excluded; untrained baseline; paired evaluations"
+"""What the recorded measurements of chapters 4–5 contain (part of their fingerprint: a record
+made before these definitions is recomputed, not mixed with new ones)."""
+
+
+def record_for(chapter: str, name: str, cfg, compute, *, data: CIFAR10, fingerprint: dict):
+    """``results.record`` for results that depend on more than the parameters: the data copy
+    and ``fingerprint`` (e.g. the digest of the teacher used). ``fingerprint`` is stored in the
+    values; a recorded result whose fingerprint or data copy differs is recomputed."""
+
+    def with_fingerprint():
+        out = compute()
+        values, arrays = out if isinstance(out, tuple) else (out, None)
+        return {**values, **fingerprint}, arrays
+
+    res = results.record(chapter, name, cfg, with_fingerprint, dataset=data.description)
+    stale = any(res.values.get(k) != v for k, v in fingerprint.items())
+    if res.loaded and (stale or data.copy not in str(res.provenance.get("dataset"))):
+        start = time.perf_counter()
+        values, arrays = with_fingerprint()
+        res = results.save(chapter, name, cfg, values, arrays,
+                           seconds=time.perf_counter() - start, dataset=data.description)
+    return res
+
+
+# -- the oracle teacher (§5.1) ------------------------------------------------------------------
+
+N_ACTIVITY = 1000
+"""Training images on which pruning checks which teacher channels ever fire (a channel that is
+zero at every position of all of them counts as dead)."""
+PRUNING = "fan-out norm, dead channels first"
+"""How the teacher is pruned (part of its record's fingerprint: a teacher pruned otherwise is
+recomputed)."""
+
+
+def teacher_config(profile: str, seed: int, data: CIFAR10, *, deep: bool = False, **overrides):
+    """The resolved :data:`TEACHER_SETTINGS` for ``data`` (the teacher learns from all of
+    ``data.x_train``, so its size fixes ``n_train``)."""
+    if "n_train" in overrides:
+        raise ValueError(
+            "n_train comes from the data passed in; load CIFAR-10 with that many training images"
+        )
+    if deep and overrides.get("pruned_widths") is None:
+        overrides["pruned_widths"] = DEEP_PRUNED_WIDTHS
+    return resolve(TEACHER_SETTINGS, profile=profile, seed=seed, n_train=len(data.x_train),
+                   **overrides)
+
+
+def oracle_teacher(profile: str, seed: int, data: CIFAR10, *, device="cpu", deep: bool = False,
+                   progress: bool = True, **overrides):
+    """The oracle teacher of §5.1: train the 64-64-64-64 teacher on ``data``'s labels, prune it to
+    ``pruned_widths`` by fan-out norm (footnote 3; channels that never fire on the first
+    :data:`N_ACTIVITY` training images go first), and record both with provenance.
+
+    Loads the recorded teacher when one exists for the same parameters and data copy, else
+    trains it (resumable after a kill). The test accuracies are those of the run that trained
+    it (on its ``n_test_used`` test images). ``deep``: the 5-layer teacher of Fig. 5 (record
+    ``teacher_deep``). ``overrides``: values of :data:`TEACHER_SETTINGS` (None → profile's).
+    Returns ``(teacher_full, teacher_pruned, result)``, both models in eval mode on ``device``;
+    ``result.values`` has test accuracies before/after pruning, fan-out norms, kept channels and
+    the training history.
+    """
+    cfg = teacher_config(profile, seed, data, deep=deep, **overrides)
+    full_widths = DEEP_TEACHER_WIDTHS if deep else TEACHER_WIDTHS
+    if len(cfg.pruned_widths) != len(full_widths):
+        raise ValueError(
+            f"pruned_widths {cfg.pruned_widths} must have {len(full_widths)} layers like the "
+            f"teacher {full_widths}"
+        )
+    name = "teacher_deep" if deep else "teacher"
+    device = choose_device(device)
+    folder = checkpoint_folder(cfg.profile, TEACHER_CHAPTER, f"{name}-seed{cfg.seed}")
+
+    def compute():
+        init = torch.Generator().manual_seed(cfg.seed + TEACHER_SEED_OFFSET)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed + TEACHER_SEED_OFFSET)
+        full = ConvNet(full_widths, generator=init).to(device)
+        history = train_teacher(
+            full, data, epochs=cfg.teacher_epochs, lr=cfg.teacher_lr,
+            optimizer=cfg.teacher_optimizer,
+            batch_size=cfg.teacher_batch_size, augment=cfg.teacher_augment, generator=gen,
+            device=device, weight_decay=cfg.teacher_weight_decay, checkpoint_dir=folder,
+            progress=progress)
+        full.eval()
+        x_act = data.x_train[:N_ACTIVITY].to(device)
+        pruned = prune_by_fanout(full, cfg.pruned_widths, x_act).eval()
+        x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+        values = {
+            "n_test_used": len(x_test),
+            "full_widths": list(full_widths),
+            "pruned_widths": list(cfg.pruned_widths),
+            "test_accuracy_full": accuracy(full, x_test, y_test),
+            "test_accuracy_pruned": accuracy(pruned, x_test, y_test),
+            "train_accuracy_full": accuracy(full, data.x_train.to(device),
+                                            data.y_train.to(device)),
+            "agreement_pruned_full": agreement_rate(pruned, full, x_test),
+            "fanout_norms": [n.cpu().tolist() for n in fanout_norms(full)],
+            "dead_channels": [(~a).nonzero().flatten().cpu().tolist()
+                              for a in active_channels(full, x_act)],
+            "dead_channels_pruned": [(~a).nonzero().flatten().cpu().tolist()
+                                     for a in active_channels(pruned, x_act)],
+            "kept_channels": [k.cpu().tolist()
+                              for k in kept_channels(full, cfg.pruned_widths, x_act)],
+            "history": history,
+        }
+        arrays = {**model_arrays("full", full), **model_arrays("pruned", pruned)}
+        return values, arrays
+
+    res = record_for(TEACHER_CHAPTER, name, cfg, compute, data=data,
+                     fingerprint={"init_seed": cfg.seed + TEACHER_SEED_OFFSET,
+                                  "pruning": PRUNING})
+    discard_checkpoints(folder)
+    full = model_from_arrays(res.arrays, "full", res.values["full_widths"], device=device)
+    pruned = model_from_arrays(res.arrays, "pruned", res.values["pruned_widths"], device=device)
+    return full, pruned, res
