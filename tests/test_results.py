@@ -1,5 +1,8 @@
 import json
 import os
+import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +211,23 @@ def test_config_of_a_result():
     loaded = results.load("01_x", "stats", "gpu")
     assert results.config_of(loaded, SETTINGS).n == 7
 
+
+
+# --------------------------------------------------------------------------------------------
+# Committed records pin the code that made them
+# --------------------------------------------------------------------------------------------
+
+
+def test_committed_records_name_a_clean_commit():
+    # A record made from a checkout with uncommitted changes ("+dirty") names no code that can be
+    # checked out again: recompute it from a clean tree before committing it.
+    root = Path(__file__).resolve().parents[1]
+    try:
+        listed = subprocess.run(["git", "ls-files", "results"], cwd=root, capture_output=True,
+                                text=True, check=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("not a git checkout")
+    records = [root / f for f in listed if f.endswith(".json")]
+    for path in records:
+        commit = json.loads(path.read_text())["provenance"]["commit"]
+        assert re.fullmatch(r"[0-9a-f]{12}", commit), f"{path}: commit {commit!r}"
