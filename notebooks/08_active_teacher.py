@@ -22,7 +22,13 @@
 # "uncertain". A student S is **strongly adversarially robust** with respect to T when it agrees
 # with T on every input the teacher labels with certainty (their Definition 3.1). An adversarial
 # example is then any x with T(x) ∈ {A, B} and S(x) ≠ T(x): robustness is *conditional on the
-# teacher*, not a property of an ℓp ball.
+# teacher*, not a property of an ℓp ball. Their Definition 3.2 weakens this to robustness *with
+# respect to an attack*: an attack 𝒜 maps μ and S to a family 𝒫 = 𝒜(μ, S) of distributions, and
+# S is (𝒜, μ, ε)-adversarially robust with respect to T when
+# inf_{ν∈𝒫} P_{x∼ν}(S(x) = T(x) | T(x) ≠ U) > 1 − ε. Every attack in this chapter produces a
+# single distribution ν (uniform on {0,1}^d in §8.2, uniform on the cube in §8.3, the texture
+# swap in §8.4), on whose support the teacher is certain; robustness with respect to it is then
+# accuracy on ν, which is what "accuracy (or error) on ν" measures below.
 #
 # The paper's claim is that adversarial examples exist because samples of μ do not carry
 # enough information about the teacher, and that asking more questions (a passive teacher with
@@ -44,6 +50,11 @@
 # `tsrobust.chapters.ch08_active_teacher` this chapter's settings, experiments, figures and
 # comparisons with the paper; each cell below calls one of them and records its result with its
 # provenance.
+#
+# Each comparison with the paper is either a **test**, whose outcome depends on this run's
+# samples (its note states the noise and the rule), or a *sanity check*, which holds by
+# construction when the code is right (an exact count, an area that the construction makes 0).
+# Sanity checks are shown in italics and never counted as reproduced.
 
 # %% tags=["remove-cell"]
 # On Colab, install this book's package first (elsewhere, install it as the README says).
@@ -90,17 +101,22 @@ CHAPTER = ch.CHAPTER  # the key of this chapter's recorded results
 cfg
 
 # %% [markdown]
-# **Profiles.** Where the paper fixes a setting (1000 samples per class in Example 4.1; the
-# images, network training and evaluation sizes of Example 4.2), the `paper` profile uses it,
-# on a CPU as the authors did. The `smoke` profile departs from it only in Example 4.2, to fit a
-# few CPU minutes: 48×48 images with radii in [6, 12] (the paper: 100×100 and [12, 25], the
-# same ratio to the canvas), conv layers of 8, 16 and 32 channels, and 400 fresh test and
-# adversarial images per evaluation instead of 1000. The paper proves its parity theorems
-# without experiments, so the sizes of §8.2 are ours in every profile (smoke: d = 12 for the
-# feature queries with a budget of 1000, d = 30 for gradient descent with 5000 steps; paper:
-# d = 16 with 10 000 queries and d = 50 with 30 000 steps, three teachers per size). The number
-# of samples of μ in Fig. 3.2 (200), the CNN's layer sizes of Example 4.2 and how often it is
-# evaluated are not in the paper either: they are ours in every profile (§8.4).
+# **Profiles, and which run is shown.** The book leads with the largest recorded run: where a run
+# of the `paper` profile is recorded with the book (for this chapter every experiment is, in
+# `results/paper/08_active_teacher/`), each section shows it, with its provenance (profile,
+# commit, device, seconds) under the result. This build's own run, at the profile it was built
+# with, is computed as well and shown compactly before the summary: the pipeline check, the same
+# code run end to end today. Where the paper fixes a setting (1000 samples per class in Example
+# 4.1; the images, network training and evaluation sizes of Example 4.2), the `paper` profile uses
+# it, on a CPU as the authors did. The `smoke` profile departs from it only in Example 4.2, to fit
+# a few CPU minutes: 48×48 images with radii in [6, 12] (the paper: 100×100 and [12, 25], the same
+# ratio to the canvas), conv layers of 8, 16 and 32 channels, and 400 fresh test and adversarial
+# images per evaluation instead of 1000. The paper proves its parity theorems without experiments,
+# so the sizes of §8.2 are ours in every profile (smoke: d = 12 for the feature queries with a
+# budget of 1000, d = 30 for gradient descent with 5000 steps; paper: d = 16 with 10 000 queries
+# and d = 50 with 30 000 steps, three teachers per size). The number of samples of μ in Fig. 3.2
+# (200), the CNN's layer sizes of Example 4.2 and how often it is evaluated are not in the paper
+# either: they are ours in every profile (§8.4).
 
 # %% [markdown]
 # ## 8.1 Conditional robustness in the plane (Fig. 3.2)
@@ -121,7 +137,8 @@ cfg
 # arbitrarily close to its line, so no radius ε > 0 makes it ℓ2 robust.
 
 # %%
-fig32 = results.record(CHAPTER, "fig32", cfg, lambda: ch.fig32_experiment(cfg))
+fig32_own = results.record(CHAPTER, "fig32", cfg, lambda: ch.fig32_experiment(cfg))
+fig32 = results.largest_recorded(fig32_own, ch.SETTINGS)  # the run shown (see Profiles)
 fig = ch.plot_fig32(fig32.values, fig32.arrays)
 fig32
 
@@ -131,7 +148,7 @@ fig32
 # Right: the zero-margin setup; the student through the origin leaves no grey area at all.
 
 # %%
-display(Markdown(ch.fig32_text(cfg, fig32.values)))
+display(Markdown(ch.fig32_text(fig32)))
 
 # %% [markdown]
 # How much of μ keeps its label in a whole ℓ2 ball of radius ε? For the left student that is
@@ -162,9 +179,12 @@ cmp32
 # everywhere.
 
 # %%
-active = results.record(CHAPTER, "parity_active", cfg, lambda: ch.parity_active_experiment(cfg))
-passive = results.record(CHAPTER, "parity_passive", cfg,
-                         lambda: ch.parity_passive_experiment(cfg))
+active_own = results.record(CHAPTER, "parity_active", cfg,
+                            lambda: ch.parity_active_experiment(cfg))
+passive_own = results.record(CHAPTER, "parity_passive", cfg,
+                             lambda: ch.parity_passive_experiment(cfg))
+active = results.largest_recorded(active_own, ch.SETTINGS)
+passive = results.largest_recorded(passive_own, ch.SETTINGS)
 active_table, passive_table = ch.parity_tables(active.values, passive.values)
 display(active_table, active, passive_table)
 passive
@@ -179,31 +199,52 @@ cmp_active
 # (a statistical query). Our student tries the candidate parities f_S′ in order of size (then
 # lexicographically): the answer is 1/2 for S′ = S and 1/4 otherwise, so it stops at S. Its
 # cost is the rank of S in that order, a sum of binomial coefficients that grows like
-# d^{|S|−1}. That is one student; the theorem is about all of them. The reason is Parseval's
-# identity: the answer to a query h depends on the teacher only through the Fourier coefficient
-# ĥ(S)/2, and Σ_S ĥ(S)² ≤ 1, so at most 1/(4α²) teachers give an answer outside the tolerance
-# of a "you are uncorrelated" reply. Against a teacher that answers that way whenever it may,
-# every query rules out at most 1/(4α²) candidates, and any SQ student needs at least
-# 4α²·(number of candidates − 1) queries. We check the Parseval count on a few features too.
+# d^{|S|−1}. That is one student; the theorem is about all of them. The paper proves Thm 4.2 by
+# reduction to its Theorem 4.1, Kearns's theorem (Theorem 5 of its reference [19]): under the
+# uniform distribution no algorithm learns all parities with polynomially many statistical
+# queries of inverse-polynomial tolerance. (On x1 = 0 the teachers of (4.3) are all the parities
+# of x2…xd, so a student that is right on most of ν would learn them.) Rather than cite Theorem
+# 4.1, we give the counting argument behind it, which yields numbers: the answer to a query h
+# depends on the teacher only through the Fourier coefficient ĥ(S)/2, and Σ_S ĥ(S)² ≤ 1
+# (Parseval's identity), so at most 1/(4α²) teachers give an answer farther than α from the
+# reply "you are uncorrelated with h". An oracle that answers *adversarially*, with that reply
+# whenever it is within the tolerance, rules out at most 1/(4α²) candidates per query, so any SQ
+# student told |S| needs at least 4α²·(number of candidates − 1) queries against it. That
+# adversarial oracle is what the bound assumes. Our runs use a different one: it adds uniform
+# noise in [−α, α] to the exact answer. Our student pays the same against either (it only has
+# to tell 1/2 from 1/4, and α < 1/8; the package's tests check this), so no number below depends
+# on the choice; but the bound is a statement about the adversarial oracle, not about our runs.
+# We also check the Parseval count on a few features (a sanity check: the identity makes it
+# hold for every feature).
 #
 # **Gradient descent (this book's addition).** The paper runs no experiment here: it proves
 # Thms 4.2–4.3 and cites work on the hardness of learning neural networks [10, 11, 24]. We add a
-# student that only sees samples of ν and runs SGD on a one-hidden-layer ReLU network, the other
-# kind of active student (every gradient is an average over samples, i.e. a statistical query).
-# We count the SGD steps until it reaches the target accuracy on ν, at a single dimension d and
-# for a few sizes |S|: it shows how the cost moves with |S| at that d, not how it grows with d.
+# student that only sees samples of ν and runs SGD on a one-hidden-layer ReLU network, with 64
+# fresh samples per step. Thm 4.2 does not cover this student. The gradient of the loss over all
+# of ν is a vector of expectations, i.e. of statistical queries; but a minibatch gradient of fresh
+# samples is a random estimate of it, whose errors (of order 1/√64) are random rather than bounded
+# by a tolerance and chosen by an adversary. Gradient descent with full or large batches and noise
+# added to the gradients does fall under SQ-type lower bounds; minibatch SGD in general does not:
+# Abbe and Sandon (*On the universality of deep learning*, NeurIPS 2020) show both, and construct
+# networks on which SGD learns parities in polynomial time. So this run does not test the theorem;
+# it measures what one natural student that sees only samples of ν pays. We count the SGD steps
+# until it reaches the target accuracy on ν, at a single dimension d and for a few sizes |S|: it
+# shows how the cost moves with |S| at that d, not how it grows with d.
 
 # %%
-sq = results.record(CHAPTER, "parity_sq", cfg, lambda: ch.sq_experiment(cfg))
-gd = results.record(CHAPTER, "parity_gd", cfg, lambda: ch.gd_experiment(cfg))
+sq_own = results.record(CHAPTER, "parity_sq", cfg, lambda: ch.sq_experiment(cfg))
+gd_own = results.record(CHAPTER, "parity_gd", cfg, lambda: ch.gd_experiment(cfg))
+sq = results.largest_recorded(sq_own, ch.SETTINGS)
+gd = results.largest_recorded(gd_own, ch.SETTINGS)
 fig = ch.plot_query_costs(sq.values, gd.values)
 
 # %% [markdown]
 # **Figure 8.2.** Left: feature queries used by our SQ student (dots; a cross where the budget
 # ran out), its mean cost over teachers of each size (dashed), and the lower bound for *any* SQ
-# student (dotted), against |S|. Right: SGD steps of the gradient-descent student (our
-# addition, one d) to reach the target accuracy on ν (a cross at the budget line where it did
-# not).
+# student told |S|, against an oracle that answers adversarially within α (dotted), against
+# |S|. Our runs' oracle adds uniform noise instead; our student's count is the same against
+# either. Right: SGD steps of the gradient-descent student (our addition, one d, not an SQ
+# student) to reach the target accuracy on ν (a cross at the budget line where it did not).
 
 # %%
 display(Markdown(ch.sq_text(sq.values)))
@@ -235,7 +276,8 @@ gd
 # teacher is certain everywhere.
 
 # %%
-ex41 = results.record(CHAPTER, "example41", cfg, lambda: ch.example41_experiment(cfg))
+ex41_own = results.record(CHAPTER, "example41", cfg, lambda: ch.example41_experiment(cfg))
+ex41 = results.largest_recorded(ex41_own, ch.SETTINGS)
 fig = ch.plot_coefficients(ex41.arrays)
 
 # %% [markdown]
@@ -290,19 +332,20 @@ cmp41
 # does not say how it drew its disks.
 
 # %%
-mu_show, nu_show = ch.example42_samples(cfg)
-fig = ch.plot_shapes_grid(mu_show, nu_show)
+raw_own = results.record(CHAPTER, "example42_raw", cfg,
+                         lambda: ch.example42_experiment(cfg, prefilter=False))
+pooled_own = results.record(CHAPTER, "example42_maxpool", cfg,
+                            lambda: ch.example42_experiment(cfg, prefilter=True))
+raw = results.largest_recorded(raw_own, ch.SETTINGS)
+pooled = results.largest_recorded(pooled_own, ch.SETTINGS)
+fig = ch.plot_shapes_grid(*ch.example42_samples(results.config_of(raw, ch.SETTINGS)))
 
 # %% [markdown]
-# **Figure 8.5.** Rows 1–2: images of μ (textured squares, plain disks) and ν (plain squares,
-# textured disks). Rows 3–4: the same after max-pool(3, stride 1): the texture is gone and only
-# the shape is left.
+# **Figure 8.5.** Images at the size of the run shown. Rows 1–2: images of μ (textured squares,
+# plain disks) and ν (plain squares, textured disks). Rows 3–4: the same after max-pool(3,
+# stride 1): the texture is gone and only the shape is left.
 
 # %%
-raw = results.record(CHAPTER, "example42_raw", cfg,
-                     lambda: ch.example42_experiment(cfg, prefilter=False))
-pooled = results.record(CHAPTER, "example42_maxpool", cfg,
-                        lambda: ch.example42_experiment(cfg, prefilter=True))
 fig = ch.plot_fig43(raw.arrays, pooled.arrays)
 raw
 
@@ -323,7 +366,7 @@ show_plotly(ch.slider_figure(raw.arrays, pooled.arrays))
 # probabilities. The cell below reads the last step.
 
 # %%
-display(Markdown(ch.panel_text(cfg, raw.arrays, pooled.arrays)))
+display(Markdown(ch.panel_text(raw, pooled)))
 
 # %%
 cmp42 = results.compare(ch.claim_rows(example42_raw=raw.values,
@@ -331,34 +374,28 @@ cmp42 = results.compare(ch.claim_rows(example42_raw=raw.values,
 cmp42
 
 # %% [markdown]
-# When the `paper` profile (100×100 images, the appendix's settings) has been run and recorded,
-# its numbers are shown here as well.
+# ## This build's own run (the pipeline check)
+#
+# The sections above show the largest recorded run of each experiment. This build computed each
+# of them too, at its own profile; below are its headline numbers and its comparison with the
+# paper by the same rules. At the `smoke` profile the sizes are small (Example 4.2 on 48×48
+# images, 400 evaluation images), so a row may come out otherwise than in the run shown above:
+# that is a statement about the small run, not about the paper.
 
 # %%
-paper_raw = results.recorded(CHAPTER, "example42_raw", "paper")
-paper_pooled = results.recorded(CHAPTER, "example42_maxpool", "paper")
-show_paper = paper_raw is not None and paper_pooled is not None and cfg.profile != "paper"
-if show_paper:
-    fig = ch.plot_fig43(paper_raw.arrays, paper_pooled.arrays, title=ch.PAPER_FIG43_TITLE)
-    display(results.compare(ch.claim_rows(example42_raw=paper_raw.values,
-                                          example42_maxpool=paper_pooled.values,
-                                          tag="paper profile: "), paper_pooled))
-else:
-    print("no recorded paper-profile run to show" if cfg.profile != "paper"
-          else "this is the paper-profile run")
-
-# %% [markdown]
-# **Figure 8.8.** (Shown only when a paper-profile run is recorded and this run is not it.) The
-# same curves as Figure 8.6 at the paper profile: the appendix's 100×100 images, training and
-# 1000 fresh test and adversarial images per evaluation, with our 16/32/64 channels.
+own = {r.name: r for r in (fig32_own, active_own, passive_own, sq_own, gd_own, ex41_own,
+                           raw_own, pooled_own)}
+shown = {r.name: r for r in (fig32, active, passive, sq, gd, ex41, raw, pooled)}
+own_text, own_table = ch.pipeline_check(own, shown)
+display(Markdown(own_text))
+own_table
 
 # %% [markdown]
 # ## Summary
 #
-# What this run shows, read from its results above; the verdicts are those of the comparison
-# tables, each with the tolerance its note states.
+# What the runs shown above give (the largest recorded ones); the verdicts are those of the
+# comparison tables, each with the noise and the rule its note states. The counts count the
+# tests; sanity checks are counted apart.
 
 # %%
-runs = {r.name: r.values for r in (fig32, active, passive, sq, gd, ex41, raw, pooled)}
-paper = {r.name: r.values for r in (paper_raw, paper_pooled)} if show_paper else None
-display(Markdown(ch.summary_text(cfg, runs, paper)))
+display(Markdown(ch.summary_text(shown, own)))

@@ -198,6 +198,18 @@ def test_adversarial_oracle_stays_within_tolerance():
         assert abs(oracle(feature) - exact) <= tol + 1e-12
 
 
+def test_sq_student_pays_the_same_against_the_adversarial_oracle():
+    # The chapter runs the student against uniform noise; the lower bound assumes an adversary.
+    # This student only tells 1/2 from 1/4 (α < 1/8), so its count is the same against both.
+    d, tol = 8, 0.1
+    rng = np.random.default_rng(4)
+    for size in range(1, d + 1):
+        S = at.random_parity_set(d, size, rng)
+        adversary = at.CorrelationOracle(at.ParityTeacher(d, S), tol, rng, adversarial=True)
+        found, used = at.learn_parity_sq(adversary, d, budget=10**6)
+        assert found == S and used == at.sq_queries_needed(d, S)
+
+
 def test_gradient_descent_learns_a_one_bit_parity_and_stops_at_the_budget():
     out = at.train_parity_gd(8, {1}, width=32, batch=64, lr=0.1, budget=2000, seed=0,
                              progress=False)

@@ -1,5 +1,8 @@
 import json
 import os
+import re
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -161,3 +164,107 @@ def test_spearman_margin():
     assert results.spearman_margin(1) == np.inf
     with pytest.raises(ValueError, match="positive integer"):
         results.spearman_margin(0)
+
+
+# --------------------------------------------------------------------------------------------
+# Sanity checks: shown and counted apart from the tests
+# --------------------------------------------------------------------------------------------
+
+
+def test_sanity_check_verdicts_are_rows_of_their_own_kind():
+    assert results.sanity_check(True) == "sanity check passes"
+    assert results.sanity_check(False) == "sanity check fails"
+    row = results.Row("count", 9, 9, "Thm", results.sanity_check(True))
+    assert not results.is_test(row)
+    assert results.is_test(results.Row("x", 1, 1, "s", "reproduced"))
+    with pytest.raises(ValueError):
+        results.Row("x", 1, 2, "s", verdict="sanity check")
+
+
+def test_verdict_counts_count_sanity_checks_apart():
+    test = results.Row("a", 1, 1, "s", "reproduced")
+    ok = results.Row("b", 0, 0, "s", results.sanity_check(True))
+    bad = results.Row("c", 1, 0, "s", results.sanity_check(False))
+    assert results.verdict_counts([test, ok, ok]) == "1 reproduced; 2 sanity checks pass"
+    assert results.verdict_counts([ok, test]) == "1 reproduced; 1 sanity check passes"
+    assert results.verdict_counts([ok, bad, bad]) == (
+        "1 sanity check passes, 2 sanity checks fail")
+    assert results.verdict_counts([bad]) == "1 sanity check fails"
+    assert results.sanity_counts([test]) == ""
+
+
+def test_comparison_renders_sanity_checks_distinctly():
+    rows = [results.Row("area", 0.0, 0.0, "§3", results.sanity_check(True), "by construction"),
+            results.Row("angle", 44.0, 45.0, "§3", "reproduced", "±5°")]
+    md = results.compare(rows)._repr_markdown_()
+    assert "| area | 0 | 0 | §3 | *sanity check passes* | by construction |" in md
+    assert "| **reproduced** |" in md and results.SANITY_NOTE in md
+    failed = [results.Row("area", 0.1, 0.0, "§3", results.sanity_check(False))]
+    assert "| **sanity check fails** |" in results.compare(failed)._repr_markdown_()
+    only_tests = results.compare(rows[1:])._repr_markdown_()
+    assert "Sanity checks" not in only_tests
+    assert results.verdict_cell("differs") == "**differs**"
+    assert results.verdict_cell("sanity check passes") == "*sanity check passes*"
+
+
+# --------------------------------------------------------------------------------------------
+# The run a chapter shows: the largest recorded one
+# --------------------------------------------------------------------------------------------
+
+
+def test_largest_recorded_leads_with_the_largest_matching_record():
+    smoke = resolve(SETTINGS, profile="smoke", seed=0)
+    run = results.save("01_x", "stats", smoke, {"n": 3}, seconds=0.1)
+    assert results.largest_recorded(run, SETTINGS) is run  # nothing larger recorded
+    results.save("01_x", "stats", resolve(SETTINGS, profile="gpu", seed=0), {"n": 30},
+                 seconds=1.0)
+    assert results.largest_recorded(run, SETTINGS).values == {"n": 30}
+    paper = results.save("01_x", "stats", resolve(SETTINGS, profile="paper", seed=0),
+                         {"n": 300}, seconds=9.0)
+    shown = results.largest_recorded(run, SETTINGS)
+    assert shown.values == {"n": 300} and shown.loaded
+    assert results.largest_recorded(paper, SETTINGS) is paper  # nothing above paper
+    # another seed, or a record whose parameters are no longer the profile's, is not shown
+    other_seed = results.save("01_x", "stats", resolve(SETTINGS, profile="smoke", seed=1),
+                              {"n": 3}, seconds=0.1)
+    assert results.largest_recorded(other_seed, SETTINGS) is other_seed
+    changed = {"n": Setting(int, smoke=3, gpu=31, paper=301, min=1)}
+    assert results.largest_recorded(run, changed) is run
+
+
+def test_config_of_a_result():
+    cfg = resolve(SETTINGS, profile="gpu", seed=2, n=7)
+    res = results.save("01_x", "stats", cfg, {"v": 1}, seconds=0.1)
+    assert results.config_of(res, SETTINGS).as_dict() == cfg.as_dict()
+    loaded = results.load("01_x", "stats", "gpu")
+    assert results.config_of(loaded, SETTINGS).n == 7
+
+
+
+# --------------------------------------------------------------------------------------------
+# Committed records pin the code that made them
+# --------------------------------------------------------------------------------------------
+
+
+def test_committed_records_name_a_clean_commit():
+    # A record made from a checkout with uncommitted changes ("+dirty") names no code that can be
+    # checked out again: recompute it from a clean tree before committing it.
+    root = Path(__file__).resolve().parents[1]
+    try:
+        listed = subprocess.run(["git", "ls-files", "results"], cwd=root, capture_output=True,
+                                text=True, check=True, timeout=30).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("not a git checkout")
+    records = [root / f for f in listed if f.endswith(".json")]
+    for path in records:
+        commit = json.loads(path.read_text())["provenance"]["commit"]
+        assert re.fullmatch(r"[0-9a-f]{12}", commit), f"{path}: commit {commit!r}"
+
+
+def test_verdict_summary_counts_tests_only():
+    rows = [results.Row("a", "1", "1", "s", "reproduced"),
+            results.Row("b", "1", "2", "s", "differs"),
+            results.Row("c", "0", "0", "s", results.sanity_check(True))]
+    text = results.verdict_summary(rows)
+    assert "1 of the 2 claims hold" in text and "*b*" in text
+    assert "1 sanity check passes" in text

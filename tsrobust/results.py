@@ -22,12 +22,17 @@ from pathlib import Path
 import numpy as np
 
 from tsrobust.io import atomic_write
-from tsrobust.params import PROFILES
+from tsrobust.params import PROFILES, resolve
 
 RESULTS_ENV = "TSROBUST_RESULTS"
 """Environment variable naming the results root (default: ``results/`` of the book's folder)."""
 
 VERDICTS = ("reproduced", "direction holds", "differs")
+
+SANITY_VERDICTS = ("sanity check passes", "sanity check fails")
+"""Verdicts of a row that holds by construction on a correct run (an exact count, an area that
+the construction makes 0): it checks the code, not the paper, so it is shown and counted apart
+from :data:`VERDICTS` (see :func:`sanity_check`)."""
 
 
 def results_root() -> Path:
@@ -261,8 +266,9 @@ class Row:
     note: str = ""
 
     def __post_init__(self):
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        if self.verdict not in VERDICTS + SANITY_VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS + SANITY_VERDICTS}, "
+                             f"got {self.verdict!r}")
 
 
 def _fmt(v) -> str:
@@ -285,8 +291,10 @@ class Comparison:
         for r in self.rows:
             lines.append(
                 f"| {r.quantity} | {_fmt(r.ours)} | {_fmt(r.paper)} | {r.source} | "
-                f"**{r.verdict}** | {r.note} |"
+                f"{verdict_cell(r.verdict)} | {r.note} |"
             )
+        if any(r.verdict in SANITY_VERDICTS for r in self.rows):
+            lines += ["", SANITY_NOTE]
         if self.result is not None:
             lines += ["", f"Ours: {self.result.caption()}"]
         return "\n".join(lines)
@@ -307,11 +315,15 @@ MISSING = "—"
 
 def verdict_counts(rows) -> str:
     """The verdicts of ``rows`` (:class:`Row` objects) counted in order of first appearance, as a
-    summary reads them: ``"2 reproduced, 1 direction holds"``; ``""`` for no rows."""
+    summary reads them: ``"2 reproduced, 1 direction holds"``; ``""`` for no rows. Sanity checks
+    are counted apart, after the tests: ``"1 reproduced; 2 sanity checks pass"``
+    (:func:`sanity_counts`)."""
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row.verdict] = counts.get(row.verdict, 0) + 1
-    return ", ".join(f"{n} {k}" for k, n in counts.items())
+        if row.verdict not in SANITY_VERDICTS:
+            counts[row.verdict] = counts.get(row.verdict, 0) + 1
+    tests = ", ".join(f"{n} {k}" for k, n in counts.items())
+    return "; ".join(part for part in (tests, sanity_counts(rows)) if part)
 
 
 class MarkdownTable:
@@ -398,11 +410,86 @@ def spearman_margin(n: int) -> float:
 
 
 def verdict_summary(rows) -> str:
-    """One sentence from a list of :class:`Row`: how many claims hold, and which differ."""
+    """One sentence from a list of :class:`Row`: how many claims hold, and which differ. Only
+    tests count as claims; sanity checks (:func:`is_test`) are counted after them."""
     rows = list(rows)
-    differ = [r.quantity for r in rows if r.verdict == "differs"]
-    held = len(rows) - len(differ)
+    tests = [r for r in rows if is_test(r)]
+    differ = [r.quantity for r in tests if r.verdict == "differs"]
+    held = len(tests) - len(differ)
     if not differ:
-        return f"In this run all {len(rows)} claims hold."
-    return (f"In this run {held} of the {len(rows)} claims hold; these differ: "
-            + "; ".join(f"*{q}*" for q in differ) + ".")
+        text = f"In this run all {len(tests)} claims hold."
+    else:
+        text = (f"In this run {held} of the {len(tests)} claims hold; these differ: "
+                + "; ".join(f"*{q}*" for q in differ) + ".")
+    sanity = sanity_counts(rows)
+    return f"{text} Besides: {sanity}." if sanity else text
+
+
+# --------------------------------------------------------------------------------------------
+# Sanity checks: rows true by construction, shown and counted apart from the tests
+# --------------------------------------------------------------------------------------------
+
+SANITY_NOTE = ("*Sanity checks* (in italics) hold by construction when the code is right: they "
+               "could not have come out otherwise on a correct run, so they check the code, not "
+               "the paper, and are not counted as reproduced.")
+"""The line under a comparison table that holds a sanity check."""
+
+
+def sanity_check(holds: bool) -> str:
+    """The verdict of a row that is true by construction on a correct run (an exact count, an
+    identity, an area that the construction makes 0): ``"sanity check passes"`` if ``holds``,
+    else ``"sanity check fails"`` (a bug, not a finding about the paper). A row whose outcome
+    could not have been otherwise is no test of the paper, so it gets no verdict of
+    :data:`VERDICTS`."""
+    return SANITY_VERDICTS[0] if holds else SANITY_VERDICTS[1]
+
+
+def is_test(row) -> bool:
+    """Whether ``row`` is a test (a verdict of :data:`VERDICTS`), not a sanity check."""
+    return row.verdict not in SANITY_VERDICTS
+
+
+def sanity_counts(rows) -> str:
+    """The sanity checks among ``rows``: ``"2 sanity checks pass"``, ``"1 sanity check passes,
+    1 sanity check fails"``; ``""`` if there are none."""
+    passed = sum(r.verdict == SANITY_VERDICTS[0] for r in rows)
+    failed = sum(r.verdict == SANITY_VERDICTS[1] for r in rows)
+    parts = [f"1 sanity check {one}" if n == 1 else f"{n} sanity checks {many}"
+             for n, one, many in ((passed, "passes", "pass"), (failed, "fails", "fail")) if n]
+    return ", ".join(parts)
+
+
+def verdict_cell(verdict: str) -> str:
+    """A verdict as a table shows it: a test's in bold; a passing sanity check in italics, a
+    failing one in bold."""
+    return f"*{verdict}*" if verdict == SANITY_VERDICTS[0] else f"**{verdict}**"
+
+
+# --------------------------------------------------------------------------------------------
+# The run a chapter shows: the largest recorded one (this build's own run is the pipeline check)
+# --------------------------------------------------------------------------------------------
+
+
+def config_of(result: Result, settings: dict):
+    """The :class:`tsrobust.params.Config` that ``result`` was made with: its provenance's
+    parameters, resolved against the chapter's ``settings``."""
+    params = dict(result.provenance["parameters"])
+    return resolve(settings, profile=params.pop("profile"), seed=params.pop("seed"), **params)
+
+
+def largest_recorded(run: Result, settings: dict) -> Result:
+    """The result a chapter shows for ``run``: the book leads with the largest recorded run.
+
+    That is the record of the same chapter and name from the largest profile above ``run``'s
+    (:data:`tsrobust.params.PROFILES` is ordered by size) that was made with that profile's
+    ``settings`` at ``run``'s seed; ``run`` itself if there is none. A record made with other
+    parameters (an older setting, another seed) is not shown in its place. ``run`` remains this
+    build's own run: the pipeline check."""
+    params = run.provenance["parameters"]
+    larger = PROFILES[PROFILES.index(params["profile"]) + 1:]
+    for profile in reversed(larger):
+        rec = load(run.chapter, run.name, profile)
+        wanted = resolve(settings, profile=profile, seed=params["seed"]).as_dict()
+        if rec is not None and rec.provenance.get("parameters") == wanted:
+            return rec
+    return run
