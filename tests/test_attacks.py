@@ -414,3 +414,70 @@ def test_bad_inputs_fail_fast():
             robust_accuracy(s, t, images(), eps=0.1, alpha=0.01, steps=1, batch_size=bad,
                             generator=gen())
 
+
+# -- precision ---------------------------------------------------------------------------------
+
+def test_unknown_precision_is_refused():
+    s, t = small_net(3), small_net(4)
+    for call in (lambda: pgd(oracle_objective(s, t), images(), eps=0.1, alpha=0.01, steps=1,
+                             random_start=False, precision="fp16"),
+                 lambda: fgsm(oracle_objective(s, t), images(), eps=0.1, precision="half"),
+                 lambda: robust_accuracy(s, t, images(), eps=0.1, alpha=0.01, steps=1,
+                                         generator=gen(), precision=None)):
+        with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32'"):
+            call()
+
+
+@pytest.mark.parametrize("flags, precision, dtype", [
+    (frozenset({"avx512_bf16"}), "auto", torch.bfloat16),
+    (frozenset({"amx_bf16"}), "auto", torch.bfloat16),
+    (frozenset({"avx2", "avx512f"}), "auto", torch.float32),  # no native bf16: fp32
+    (frozenset({"avx512_bf16"}), "fp32", torch.float32),
+])
+def test_attack_precision_sets_the_dtype_of_activations(monkeypatch, flags, precision, dtype):
+    from tsrobust import runtime
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: flags)
+    s, t = small_net(3), small_net(4)
+    seen = []
+    for net in (s, t):
+        net[0].register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    x = images(5)
+    out = pgd(oracle_objective(s, t), x, eps=0.1, alpha=0.01, steps=2, generator=gen(),
+              precision=precision, chunk_size=3)
+    assert len(seen) == 8 and set(seen) == {dtype}  # 2 steps × 2 chunks × 2 nets
+    assert out.dtype == torch.float32  # the perturbation stays fp32
+    seen.clear()
+    robust_accuracy(s, t, x, eps=0.1, alpha=0.01, steps=1, generator=gen(), precision=precision)
+    assert seen and set(seen) == {dtype}  # the attack and the agreement check
+    seen.clear()
+    cw_l2(s, x, lambda z: t(z).argmax(1), steps=1, precision=precision)
+    assert seen and set(seen) == {dtype}
+
+
+def test_cpu_chunk_doubles_for_bf16():
+    x = images(2)
+    assert attacks.cpu_chunk(x) == attacks.cpu_chunk(x, "fp32") == attacks.CPU_CHUNK
+    assert attacks.cpu_chunk(x, "bf16") == 2 * attacks.CPU_CHUNK
+
+
+def test_bf16_robust_accuracy_equals_fp32_within_sampling_noise():
+    """On a trained student, bf16 PGD finds as many adversarial examples as fp32 PGD: the two
+    robust accuracies differ by less than 3 binomial standard errors of their difference."""
+    from tsrobust.models import ConvNet
+    from tsrobust.training import train_student
+
+    teacher, student = ConvNet((6, 8), generator=gen(1)), ConvNet((6, 8), generator=gen(2))
+    x_train = torch.rand(256, 3, 32, 32, generator=gen(3))
+    train_student(student, teacher, x_train, epochs=5, lr=3e-3, batch_size=32, generator=gen(0),
+                  progress=False)
+    n = 400
+    x = torch.rand(n, 3, 32, 32, generator=gen(4))
+    clean = float(attacks.agreement(student, teacher, x).float().mean())
+    acc = {p: robust_accuracy(student, teacher, x, eps=4 / 255, alpha=1 / 255, steps=10,
+                              generator=gen(5), precision=p)[0] for p in ("fp32", "bf16")}
+    p_bar = (acc["fp32"] + acc["bf16"]) / 2
+    bound = 3 * (2 * p_bar * (1 - p_bar) / n) ** 0.5
+    # the test has power: the attack moves the accuracy by much more than the bound
+    assert 0.1 < p_bar < 0.9 and clean - acc["fp32"] > 2 * bound
+    assert abs(acc["bf16"] - acc["fp32"]) <= bound

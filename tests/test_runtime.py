@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from tsrobust import runtime
 from tsrobust.runtime import choose_device, torch_threads
 
 
@@ -25,3 +26,71 @@ def test_torch_threads_restores():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+# -- precision ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call", [lambda p: runtime.check_precision(p),
+                                  lambda p: runtime.resolve_precision(p, "cpu"),
+                                  lambda p: runtime.autocast("cpu", p)])
+def test_unknown_precision_names_the_allowed_values(call):
+    with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16'\)"):
+        call("fp16")
+
+
+@pytest.mark.parametrize("flags, want", [
+    (frozenset(), "fp32"),                               # nothing known: fp32
+    (frozenset({"avx2", "fma", "avx512f"}), "fp32"),     # AVX-512 without bf16 dot products
+    (frozenset({"avx512f", "avx512_bf16"}), "bf16"),
+    (frozenset({"amx_tile", "amx_bf16"}), "bf16"),
+])
+def test_auto_on_a_cpu_is_bf16_only_with_native_bf16(monkeypatch, flags, want):
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: flags)
+    assert runtime.resolve_precision("auto", "cpu") == want
+    # explicit choices are honoured whatever the hardware
+    assert runtime.resolve_precision("bf16", "cpu") == "bf16"
+    assert runtime.resolve_precision("fp32", "cpu") == "fp32"
+
+
+@pytest.mark.parametrize("capability, want", [((7, 5), "fp32"), ((8, 0), "bf16"),
+                                               ((9, 0), "bf16"), (RuntimeError, "fp32")])
+def test_auto_on_cuda_needs_compute_capability_8(monkeypatch, capability, want):
+    def fake(device=None):
+        if capability is RuntimeError:
+            raise RuntimeError("no driver")
+        return capability
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", fake)
+    # a T4 (7.5) says is_bf16_supported() but emulates it: auto stays fp32
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert runtime.resolve_precision("auto", torch.device("cuda")) == want
+
+
+def test_cpu_flags_come_from_cpuinfo_and_torch(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nflags\t: x\n")
+    assert runtime.read_cpu_flags(info, lambda: {}) == {"fpu", "avx2", "fma"}
+    assert runtime.read_cpu_flags(tmp_path / "missing", lambda: {"avx512_bf16": True,
+                                                                 "amx_bf16": False,
+                                                                 "num_physical_cores": 2}) \
+        == {"avx512_bf16"}
+
+    def broken():
+        raise RuntimeError
+
+    assert runtime.read_cpu_flags(tmp_path / "missing", broken) == frozenset()
+    assert isinstance(runtime.cpu_flags(), frozenset)
+
+
+def test_autocast_follows_the_resolved_precision(monkeypatch):
+    x, w = torch.rand(2, 3), torch.rand(4, 3)
+    with runtime.autocast("cpu", "bf16"):
+        assert torch.nn.functional.linear(x, w).dtype == torch.bfloat16
+    with runtime.autocast("cpu", "fp32"):
+        assert torch.nn.functional.linear(x, w).dtype == torch.float32
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset())
+    with runtime.autocast("cpu", "auto"):
+        assert torch.nn.functional.linear(x, w).dtype == torch.float32
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    with runtime.autocast("cpu", "auto"):
+        assert torch.nn.functional.linear(x, w).dtype == torch.bfloat16

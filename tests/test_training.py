@@ -120,12 +120,14 @@ def test_adversarial_training_with_the_real_pgd_runs():
     assert hist["loss"][0] > 0
 
 
-def _run(checkpoint_dir, epochs=4, on_checkpoint=None, checkpoint_epochs=(2, 4)):
+def _run(checkpoint_dir, epochs=4, on_checkpoint=None, checkpoint_epochs=(2, 4),
+         precision="fp32"):
     teacher, student = _net(seed=1), _net(seed=2)
     T.train_student(student, teacher, _images(24), target="logit", epochs=epochs, lr=1e-3,
                     batch_size=8, augment=True, noise_std=0.1, checkpoint_dir=checkpoint_dir,
                     checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
-                    generator=torch.Generator().manual_seed(3), progress=False)
+                    generator=torch.Generator().manual_seed(3), progress=False,
+                    precision=precision)
     return _weights(student)
 
 
@@ -166,19 +168,24 @@ KILL_SCRIPT = textwrap.dedent("""
         if epoch == 2:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    t._run(sys.argv[1], on_checkpoint=die)
+    t._run(sys.argv[1], on_checkpoint=die, precision=sys.argv[2])
 """)
 
 
-def test_sigkilled_process_resumes_to_identical_weights(tmp_path):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_sigkilled_process_resumes_to_identical_weights(tmp_path, precision):
     script = tmp_path / "kill.py"
     script.write_text(KILL_SCRIPT)
     env = {**os.environ, "TSR_REPO": str(REPO)}
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ck")], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ck"), precision],
+                          env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr  # killed, not finished
     assert not any(p.name.startswith(".") for p in (tmp_path / "ck").iterdir())  # no temp files
-    assert _same(_run(tmp_path / "ck"), _run(None))
+    resumed, straight = _run(tmp_path / "ck", precision=precision), _run(None, precision=precision)
+    assert _same(resumed, straight)
+    assert all(v.dtype == torch.float32 for v in resumed.values())  # bf16 autocast: fp32 weights
+    if precision == "bf16":  # the variant did run in bf16: its weights are not the fp32 run's
+        assert not _same(straight, _run(None))
 
 
 def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
@@ -220,9 +227,9 @@ def test_cosine_lr():
 def test_bf16_and_channels_last_paths_run_on_cpu():
     teacher, student = _net(seed=1), _net(seed=2)
     x = _images(8)
-    hist = T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4, bf16=True,
-                           channels_last=True, generator=torch.Generator().manual_seed(0),
-                           progress=False)
+    hist = T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4,
+                           precision="bf16", channels_last=True,
+                           generator=torch.Generator().manual_seed(0), progress=False)
     assert len(hist["loss"]) == 1 and hist["loss"][0] == hist["loss"][0]  # finite, not NaN
     assert student.convs[0].weight.dtype == torch.float32  # autocast keeps fp32 weights
 
@@ -255,3 +262,83 @@ def test_agreement_rate_counts_matching_argmaxes():
     assert T.agreement_rate(teacher, teacher, x) == 1.0
     same = (T.predict(teacher, x).argmax(1) == T.predict(other, x).argmax(1)).float().mean()
     assert T.agreement_rate(other, teacher, x) == pytest.approx(float(same))
+
+
+# -- precision and memory format -----------------------------------------------------------------
+
+def _conv_outputs(model, seen):
+    """Record every output of ``model``'s first conv (dtype and layout of an activation)."""
+    return model.convs[0].register_forward_hook(lambda m, i, out: seen.append(out.detach()))
+
+
+@pytest.mark.parametrize("adversarial", [None, dict(norm="linf", eps=8 / 255, alpha=0.01,
+                                                    steps=1)])
+@pytest.mark.parametrize("flags, precision, dtype", [
+    (frozenset({"avx512_bf16"}), "auto", torch.bfloat16),  # native bf16: auto is bf16
+    (frozenset(), "auto", torch.float32),                  # none: auto falls back to fp32
+    (frozenset({"avx512_bf16"}), "fp32", torch.float32),
+    (frozenset(), "bf16", torch.bfloat16),                 # asked for: honoured anyway
+])
+def test_precision_sets_the_dtype_of_activations(monkeypatch, flags, precision, dtype,
+                                                 adversarial):
+    from tsrobust import runtime
+
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: flags)
+    teacher, student = _net(seed=1), _net(seed=2)
+    seen = []
+    hooks = [_conv_outputs(student, seen), _conv_outputs(teacher, seen)]
+    T.train_student(student, teacher, _images(8), epochs=1, lr=1e-3, batch_size=4,
+                    adversarial=adversarial, precision=precision,
+                    generator=torch.Generator().manual_seed(0), progress=False)
+    for h in hooks:
+        h.remove()
+    # every forward pass (teacher targets, attack steps, student steps) ran in that precision
+    assert len(seen) >= 3 and {a.dtype for a in seen} == {dtype}
+    assert all(p.dtype == torch.float32 for p in student.parameters())
+    data = _tiny_cifar(n_train=8, n_test=4)
+    seen.clear()
+    net = _net(seed=4)
+    hook = _conv_outputs(net, seen)
+    T.train_teacher(net, data, epochs=1, lr=1e-3, batch_size=4, augment=False,
+                    precision=precision, generator=torch.Generator().manual_seed(0),
+                    progress=False)
+    hook.remove()
+    assert seen and {a.dtype for a in seen} == {dtype}
+
+
+def test_unknown_precision_is_refused():
+    teacher, student = _net(seed=1), _net(seed=2)
+    with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16'\)"):
+        T.train_student(student, teacher, _images(4), epochs=1, lr=1e-3, batch_size=4,
+                        precision="fp16", generator=torch.Generator().manual_seed(0),
+                        progress=False)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        T.train_teacher(_net(), _tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4,
+                        augment=False, precision=True,
+                        generator=torch.Generator().manual_seed(0), progress=False)
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_flag_sets_the_layout_of_activations(channels_last):
+    """Checked with augmentation on, whose resampling returns NCHW batches."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    teacher, student = _net(seed=1), _net(seed=2)
+    seen = []
+    hook = _conv_outputs(student, seen)
+    T.train_student(student, teacher, _images(8), epochs=1, lr=1e-3, batch_size=4, augment=True,
+                    adversarial=dict(norm="linf", eps=8 / 255, alpha=0.01, steps=1),
+                    channels_last=channels_last, generator=torch.Generator().manual_seed(0),
+                    progress=False)
+    hook.remove()
+    assert len(seen) == 4 and all(a.is_contiguous(memory_format=fmt) for a in seen)
+    seen.clear()
+    net = _net(seed=4)
+    hook = _conv_outputs(net, seen)
+    inputs = []
+    hook_in = net.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+    T.train_teacher(net, _tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4, augment=True,
+                    channels_last=channels_last, generator=torch.Generator().manual_seed(0),
+                    progress=False)
+    hook.remove(), hook_in.remove()
+    assert seen and all(a.is_contiguous(memory_format=fmt) for a in seen)
+    assert all(x.is_contiguous(memory_format=fmt) for x in inputs)  # the batches themselves

@@ -24,6 +24,11 @@ Every attack differentiates with ``torch.autograd.grad`` with respect to the inp
 images in [0, 1] inside the ε-ball, and draws randomness only from the ``torch.Generator`` it is
 given (the global RNG is never used or reseeded). The inner loops never read a value back to the
 host, so they queue asynchronously on a GPU.
+
+``precision`` (:data:`tsrobust.runtime.PRECISIONS`): the networks' forward and backward passes run
+in fp32, or under bfloat16 autocast (``"bf16"``; ``"auto"``: where the device has native bf16
+units, see :func:`tsrobust.runtime.resolve_precision`). The perturbation, its updates and the
+projections stay fp32 either way; the default is fp32.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from tsrobust import runtime
 
 NORMS = ("linf", "l2", "l1")
 """Balls :func:`pgd` projects onto."""
@@ -56,12 +63,13 @@ CW_LR = 0.01
 EVAL_BATCH = 500
 """Images attacked at once in :func:`robust_accuracy` and friends on an accelerator."""
 CPU_CHUNK = 64
-"""On a CPU, images per forward/backward pass of an attack: :func:`robust_accuracy_of` attacks
-batches of this size, and oracle-adversarial training passes it to :func:`pgd` as
-``chunk_size``. Larger passes are slower per image on a CPU (a layer's activations no longer stay
-in cache, and the allocator returns and re-faults their pages every step);
-``python -m tsrobust.bench --chunk-sweep 16 32 128`` measures this (on 2 AVX2 cores, 32 and 64
-were fastest)."""
+"""On a CPU, fp32 images per forward/backward pass of an attack (bf16: twice as many, the same
+bytes of activations; see :func:`cpu_chunk`): :func:`robust_accuracy_of` attacks batches of this
+size, and oracle-adversarial training passes it to :func:`pgd` as ``chunk_size``. Much larger
+passes can be slower per image (a layer's activations no longer stay in cache, and the allocator
+returns and re-faults their pages every step), much smaller ones too (each pass is a round of
+small kernels, and on several threads a round of waits for the slowest);
+``python -m tsrobust.bench --chunk-sweep 16 32 256`` measures this."""
 ATANH_CLAMP = 1 - 1e-6
 """CW: pixels are mapped to tanh space via atanh(clamp(2x − 1, ±ATANH_CLAMP)) so that black or
 white pixels get a finite pre-image."""
@@ -161,24 +169,28 @@ def _check_chunk(chunk_size):
         raise ValueError(f"chunk_size must be an int ≥ 1 or None, got {chunk_size!r}")
 
 
-def _input_grad(objective: Objective, x_adv: torch.Tensor, amp_dtype,
+def _input_grad(objective: Objective, x_adv: torch.Tensor, precision: str = "fp32",
                 chunk_size: int | None = None) -> torch.Tensor:
-    """Gradient of ``objective(x).sum()`` with respect to the input only (fp32, like ``x_adv``),
-    computed ``chunk_size`` inputs at a time (all at once for ``None``)."""
+    """Gradient of ``objective(x).sum()`` with respect to the input only (in ``x_adv``'s dtype
+    and memory format), the objective run in ``precision``, ``chunk_size`` inputs at a time (all
+    at once for ``None``)."""
     if chunk_size is not None and len(x_adv) > chunk_size:
-        return torch.cat([_input_grad(objective, xc, amp_dtype) for xc in x_adv.split(chunk_size)])
+        return torch.cat([_input_grad(objective, xc, precision) for xc in x_adv.split(chunk_size)])
     x_adv = x_adv.detach().requires_grad_(True)
-    with torch.autocast(x_adv.device.type, dtype=amp_dtype or torch.bfloat16,
-                        enabled=amp_dtype is not None):
+    with runtime.autocast(x_adv.device, precision):
         loss = _per_sample(objective(x_adv), len(x_adv))
     (grad,) = torch.autograd.grad(loss.float().sum(), x_adv)
     return grad
 
 
-def cpu_chunk(x: torch.Tensor) -> int | None:
-    """The ``chunk_size`` for attacking ``x``: :data:`CPU_CHUNK` on a CPU, ``None`` (the whole
-    batch in one pass) on an accelerator."""
-    return CPU_CHUNK if x.device.type == "cpu" else None
+def cpu_chunk(x: torch.Tensor, precision: str = "fp32") -> int | None:
+    """The ``chunk_size`` for attacking ``x`` in ``precision``: on a CPU :data:`CPU_CHUNK` for
+    fp32 and twice that for bf16 (half the bytes per activation: the same cache footprint, and
+    bigger tiles for the bf16 kernels); ``None`` (the whole batch in one pass) on an
+    accelerator."""
+    if x.device.type != "cpu":
+        return None
+    return 2 * CPU_CHUNK if runtime.resolve_precision(precision, x.device) == "bf16" else CPU_CHUNK
 
 
 # -- ℓ1 projection ---------------------------------------------------------------------------
@@ -269,7 +281,7 @@ def _l1_direction(grad: torch.Tensor, x_adv: torch.Tensor, sparsity: float) -> t
 
 def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
         norm: str = "linf", random_start: bool = True, generator: torch.Generator | None = None,
-        l1_sparsity: float = L1_SPARSITY, amp_dtype: torch.dtype | None = None,
+        l1_sparsity: float = L1_SPARSITY, precision: str = "fp32",
         chunk_size: int | None = None) -> torch.Tensor:
     """Projected gradient ascent on ``objective`` (per-sample loss ``[B]``) in the ``norm`` ε-ball.
 
@@ -280,9 +292,10 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
       :func:`project_l1_ball`. Every iterate is clipped to [0, 1] and stays in the ball.
     - ``random_start``: start from a random point of the ball drawn from ``generator`` (a
       ``torch.Generator`` on ``x``'s device, required then).
-    - ``amp_dtype`` (e.g. ``torch.bfloat16`` on a GPU): run the objective under autocast; the
-      perturbation and its updates stay in ``x``'s dtype.
-    - ``chunk_size``: take each gradient that many inputs at a time (see :data:`CPU_CHUNK`);
+    - ``precision``: ``"fp32"``, ``"bf16"`` or ``"auto"`` (see the module docstring): the
+      objective's passes run under bf16 autocast for bf16; the perturbation and its updates stay
+      in ``x``'s dtype.
+    - ``chunk_size``: take each gradient that many inputs at a time (see :func:`cpu_chunk`);
       only for an objective whose loss of a sample depends on that sample's input alone, like
       :func:`oracle_objective` (not :func:`ce_objective`, which holds labels for the whole
       batch). The iterates are those of one pass up to floating-point rounding.
@@ -298,9 +311,10 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
     if not 0 <= l1_sparsity < 1:
         raise ValueError(f"l1_sparsity must be in [0, 1), got {l1_sparsity!r}")
     x = _check_images(x)
+    precision = runtime.resolve_precision(precision, x.device)
     x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
     for _ in range(steps):
-        grad = _input_grad(objective, x_adv, amp_dtype, chunk_size)
+        grad = _input_grad(objective, x_adv, precision, chunk_size)
         if norm == "linf":
             x_adv = x_adv + alpha * grad.sign()
             delta = (x_adv - x).clamp(-eps, eps)
@@ -318,14 +332,14 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
     return x_adv.detach()
 
 
-def fgsm(objective: Objective, x: torch.Tensor, *, eps: float,
-         amp_dtype: torch.dtype | None = None, chunk_size: int | None = None) -> torch.Tensor:
+def fgsm(objective: Objective, x: torch.Tensor, *, eps: float, precision: str = "fp32",
+         chunk_size: int | None = None) -> torch.Tensor:
     """Fast gradient sign method (Goodfellow et al. 2014): ``clip(x + ε sign ∇objective, 0, 1)``.
-    ``amp_dtype`` and ``chunk_size`` as in :func:`pgd`."""
+    ``precision`` and ``chunk_size`` as in :func:`pgd`."""
     _check_budget(eps)
     _check_chunk(chunk_size)
     x = _check_images(x)
-    grad = _input_grad(objective, x, amp_dtype, chunk_size)
+    grad = _input_grad(objective, x, runtime.resolve_precision(precision, x.device), chunk_size)
     return (x + eps * grad.sign()).clamp(0, 1).detach()
 
 
@@ -338,7 +352,7 @@ def cw_margin(logits: torch.Tensor, labels: torch.Tensor, kappa: float = CW_KAPP
 
 def cw_l2(model, x: torch.Tensor, label_fn: Callable[[torch.Tensor], torch.Tensor], *,
           c: float = CW_C, kappa: float = CW_KAPPA, steps: int = CW_STEPS, lr: float = CW_LR,
-          max_l2: float | None = None) -> torch.Tensor:
+          max_l2: float | None = None, precision: str = "fp32") -> torch.Tensor:
     """Carlini-Wagner ℓ2 attack (2017) without binary search over ``c``.
 
     Minimizes ``‖x′ − x‖₂² + c · margin(model(x′), label_fn(x′))`` over ``x′ = (tanh w + 1)/2``
@@ -347,12 +361,14 @@ def cw_l2(model, x: torch.Tensor, label_fn: Callable[[torch.Tensor], torch.Tenso
     attack of the teacher-student setting (the label moves with the teacher), ``lambda z: y`` the
     classic one. Returns, per sample, the successful ``x′`` (``model`` disagrees with
     ``label_fn``) of smallest ℓ2 distance seen, restricted to ``‖x′ − x‖₂ ≤ max_l2`` when given,
-    or ``x`` itself where no step succeeded.
+    or ``x`` itself where no step succeeded. ``precision``: of ``model``'s and ``label_fn``'s
+    passes, as in :func:`pgd` (``w``, Adam's state and the distances stay fp32).
     """
     _check_budget(0.0, lr, steps)
     if max_l2 is not None:
         _check_budget(max_l2)
     x = _check_images(x)
+    precision = runtime.resolve_precision(precision, x.device)
     b = len(x)
     w = torch.atanh((2 * x - 1).clamp(-ATANH_CLAMP, ATANH_CLAMP)).requires_grad_(True)
     opt = torch.optim.Adam([w], lr=lr)
@@ -362,9 +378,10 @@ def cw_l2(model, x: torch.Tensor, label_fn: Callable[[torch.Tensor], torch.Tenso
     for _ in range(steps):
         x_adv = (torch.tanh(w) + 1) / 2
         l2 = (x_adv - x).flatten(1).pow(2).sum(1)
-        logits = model(x_adv).float()
-        with torch.no_grad():
-            labels = label_fn(x_adv.detach())
+        with runtime.autocast(x.device, precision):
+            logits = model(x_adv).float()
+            with torch.no_grad():
+                labels = label_fn(x_adv.detach())
         cost = l2.sum() + c * cw_margin(logits, labels, kappa).sum()
         (w.grad,) = torch.autograd.grad(cost, w)
         opt.step()
@@ -377,29 +394,34 @@ def cw_l2(model, x: torch.Tensor, label_fn: Callable[[torch.Tensor], torch.Tenso
 
 def transfer_attack(surrogate, teacher, x: torch.Tensor, *, eps: float, alpha: float,
                     steps: int, norm: str = "linf", random_start: bool = True,
-                    generator: torch.Generator | None = None) -> torch.Tensor:
+                    generator: torch.Generator | None = None,
+                    precision: str = "fp32") -> torch.Tensor:
     """Black-box transfer (§5.4): oracle-adversarial examples made against ``surrogate``.
 
     The attacker cannot differentiate the target student; it attacks an independently trained
-    surrogate student (PGD on ``‖surrogate(x′) − teacher(x′)‖₂``), and the examples are then
-    evaluated on the target (see :func:`robust_accuracy_of`).
+    surrogate student (PGD on ``‖surrogate(x′) − teacher(x′)‖₂``, in ``precision``), and the
+    examples are then evaluated on the target (see :func:`robust_accuracy_of`).
     """
     with frozen(surrogate, teacher):
         return pgd(oracle_objective(surrogate, teacher), x, eps=eps, alpha=alpha, steps=steps,
-                   norm=norm, random_start=random_start, generator=generator)
+                   norm=norm, random_start=random_start, generator=generator,
+                   precision=precision)
 
 
 # -- robust accuracy (§5.4) ------------------------------------------------------------------
 
 @torch.no_grad()
-def agreement(student, teacher, x: torch.Tensor) -> torch.Tensor:
-    """Per sample: does the student's argmax equal the teacher's? (bool ``[B]``)."""
-    return student(x).argmax(1) == teacher(x).argmax(1)
+def agreement(student, teacher, x: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Per sample: does the student's argmax equal the teacher's? (bool ``[B]``; both nets run in
+    ``precision``)."""
+    with runtime.autocast(x.device, precision):
+        return student(x).argmax(1) == teacher(x).argmax(1)
 
 
 def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, repeats: int = 1,
                        generator: torch.Generator | None = None, batch_size: int | None = None,
-                       subsets: list[torch.Tensor] | None = None) -> tuple[float, float]:
+                       subsets: list[torch.Tensor] | None = None,
+                       precision: str = "fp32") -> tuple[float, float]:
     """Robust accuracy of ``student`` w.r.t. ``teacher`` under any attack, repeated (§5.4).
 
     ``make_adversarial(x_batch, generator) -> x′_batch`` is run batch by batch, with both models
@@ -408,11 +430,13 @@ def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, r
     attack randomness each; with ``subsets``, one evaluation per given index tensor into ``x``,
     so that several students or attacks can be evaluated on the same images) give the mean μ and
     the sample variance σ² (``ddof = 1``; 0 for one repeat), as fractions in [0, 1].
-    ``batch_size``: images attacked at once (default :data:`CPU_CHUNK` on a CPU,
-    :data:`EVAL_BATCH` on an accelerator).
+    ``batch_size``: images attacked at once (default :func:`cpu_chunk` on a CPU,
+    :data:`EVAL_BATCH` on an accelerator). ``precision``: of the agreement check on ``x′`` (the
+    attack's own precision is ``make_adversarial``'s business).
     """
+    precision = runtime.resolve_precision(precision, x.device)
     if batch_size is None:
-        batch_size = cpu_chunk(x) or EVAL_BATCH
+        batch_size = cpu_chunk(x, precision) or EVAL_BATCH
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be an int ≥ 1 or None, got {batch_size!r}")
     if subsets is not None:
@@ -428,7 +452,7 @@ def robust_accuracy_of(student, teacher, x: torch.Tensor, make_adversarial, *, r
             hits = torch.zeros((), device=x.device)
             for xb in xs.split(batch_size):
                 x_adv = make_adversarial(xb, generator)
-                hits += agreement(student, teacher, x_adv).sum()
+                hits += agreement(student, teacher, x_adv, precision).sum()
             accs.append(float(hits) / len(xs))
     acc = torch.tensor(accs, dtype=torch.float64)
     var = float(acc.var(unbiased=True)) if repeats > 1 else 0.0
@@ -439,17 +463,21 @@ def robust_accuracy(student, teacher, x: torch.Tensor, *, eps: float, alpha: flo
                     norm: str = "linf", repeats: int = 1, generator: torch.Generator | None = None,
                     random_start: bool = True, batch_size: int | None = None,
                     subsets: list[torch.Tensor] | None = None,
-                    l1_sparsity: float = L1_SPARSITY) -> tuple[float, float]:
+                    l1_sparsity: float = L1_SPARSITY,
+                    precision: str = "fp32") -> tuple[float, float]:
     """§5.4 robust accuracy under ``norm`` PGD: (μ, σ²) over ``repeats`` evaluations.
 
     Adversarial examples increase the ℓ2 distance between student and teacher logits
     (:func:`oracle_objective`); the accuracy is the fraction on which the two argmaxes agree.
-    ``repeats``, ``subsets`` and ``batch_size`` as in :func:`robust_accuracy_of`.
+    ``repeats``, ``subsets`` and ``batch_size`` as in :func:`robust_accuracy_of`; ``precision``
+    (of the attack and of the agreement check) as in :func:`pgd`.
     """
+    precision = runtime.resolve_precision(precision, x.device)
 
     def make(xb, gen):
         return pgd(oracle_objective(student, teacher), xb, eps=eps, alpha=alpha, steps=steps,
-                   norm=norm, random_start=random_start, generator=gen, l1_sparsity=l1_sparsity)
+                   norm=norm, random_start=random_start, generator=gen, l1_sparsity=l1_sparsity,
+                   precision=precision)
 
     return robust_accuracy_of(student, teacher, x, make, repeats=repeats, generator=generator,
-                              batch_size=batch_size, subsets=subsets)
+                              batch_size=batch_size, subsets=subsets, precision=precision)

@@ -1,8 +1,10 @@
-"""Where and how the computations run: the device, the CPU thread count."""
+"""Where and how the computations run: the device, the CPU thread count, the precision."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+from pathlib import Path
 
 import torch
 
@@ -44,3 +46,87 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(old)
+
+
+# -- numerical precision ---------------------------------------------------------------------
+
+PRECISIONS = ("auto", "fp32", "bf16")
+"""``precision`` values: ``"fp32"`` everywhere; ``"bf16"``: convolutions and matrix products under
+bfloat16 autocast (weights, optimizer state and attack perturbations stay fp32); ``"auto"``: bf16
+where the device has native bf16 matrix units (:func:`native_bf16`), fp32 elsewhere."""
+NATIVE_BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+"""CPU features with native bf16 dot products (AMX tiles; AVX512-BF16 ``vdpbf16ps``). Without
+them, bf16 kernels convert to fp32 and back, and run slower than fp32 ones."""
+NATIVE_BF16_CUDA_CAPABILITY = (8, 0)
+"""First CUDA compute capability with bf16 tensor cores (Ampere). Older GPUs (a T4 is 7.5) accept
+bf16 (``torch.cuda.is_bf16_supported()`` may say yes) but emulate it."""
+
+
+def check_precision(precision) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else a ``ValueError`` naming them."""
+    if not isinstance(precision, str) or precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return precision
+
+
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def read_cpu_flags(cpuinfo: Path = CPUINFO, capabilities=None) -> frozenset[str]:
+    """The features named true by ``capabilities()`` (default: ``torch.cpu.get_capabilities``,
+    torch ≥ 2.9) and in the ``flags`` line of ``cpuinfo`` (Linux); a source that is missing or
+    fails adds nothing."""
+    if capabilities is None:
+        capabilities = getattr(torch.cpu, "get_capabilities", None)
+    flags = set()
+    if capabilities is not None:
+        with contextlib.suppress(Exception):
+            flags |= {k for k, v in capabilities().items() if v is True}
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        for line in Path(cpuinfo).read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags |= set(line.split(":", 1)[1].split())
+                break
+    return frozenset(flags)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """Instruction-set features of this CPU (``"avx2"``, ``"avx512_bf16"``, ``"amx_bf16"``, …), read
+    once (:func:`read_cpu_flags`): torch's CPU probe and, on Linux, ``/proc/cpuinfo``. Empty where
+    neither answers; then nothing counts as native, and ``"auto"`` means fp32."""
+    return read_cpu_flags()
+
+
+def native_bf16(device) -> bool:
+    """Does ``device`` multiply bf16 matrices natively (faster than fp32)? CUDA: compute capability
+    ≥ :data:`NATIVE_BF16_CUDA_CAPABILITY`; CPU: one of :data:`NATIVE_BF16_CPU_FLAGS`; any other
+    device, or a device that cannot be queried: no."""
+    device = choose_device(device)
+    if device.type == "cuda":
+        try:
+            return tuple(torch.cuda.get_device_capability(device)) >= NATIVE_BF16_CUDA_CAPABILITY
+        except (RuntimeError, AssertionError, ValueError):
+            return False
+    if device.type == "cpu":
+        return any(f in cpu_flags() for f in NATIVE_BF16_CPU_FLAGS)
+    return False
+
+
+def resolve_precision(precision="auto", device="cpu") -> str:
+    """The precision that ``precision`` means on ``device``: ``"bf16"`` or ``"fp32"`` (``"auto"``
+    resolved with :func:`native_bf16`; an explicit ``"bf16"`` is honoured even where emulated).
+    What a record should store as the precision actually used."""
+    check_precision(precision)
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return precision
+
+
+def autocast(device, precision="auto"):
+    """A context in which ``device``'s convolutions and matrix products run in the resolved
+    ``precision``: bfloat16 autocast for ``"bf16"``, disabled for ``"fp32"``. Tensors created
+    outside it (weights, perturbations, optimizer state) keep their fp32 dtype."""
+    device = choose_device(device)
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=resolve_precision(precision, device) == "bf16")

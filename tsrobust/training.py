@@ -20,9 +20,9 @@ generator's state, history) is written atomically after every epoch, and a kille
 again with the same arguments continues from its last epoch and ends with the same weights as an
 uninterrupted run (deterministic on CPU). Data stay on the device; the batch loop has no host
 synchronisation (losses are summed on the device and read once per epoch). Nets and data are
-channels-last by default (``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measured
-channels-last faster on CPU with oneDNN, and it is the layout GPU convolution kernels prefer), and
-``bf16=True`` runs the forward passes under bfloat16 autocast.
+channels-last by default (``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measures
+the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
+:func:`tsrobust.runtime.resolve_precision`) sets the arithmetic of the forward passes.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tsrobust import attacks, results
+from tsrobust import attacks, results, runtime
 from tsrobust.data import (
     CIFAR10,
     CROP_PADDING,
@@ -192,11 +192,14 @@ def _fit(model: ConvNet, batch_loss: Callable, *, n: int, epochs: int, batch_siz
     return history
 
 
-def _autocast(device: torch.device, bf16: bool):
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+def _autocast(device: torch.device, precision: str):
+    """The forward passes' autocast context for ``precision`` (see
+    :func:`tsrobust.runtime.autocast`): the weights and the optimizer state stay fp32."""
+    return runtime.autocast(device, precision)
 
 
 def _memory_format(channels_last: bool):
+    """Channels-last (NHWC) or NCHW: the layout of the nets and of every batch they see."""
     return torch.channels_last if channels_last else torch.contiguous_format
 
 
@@ -233,15 +236,19 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
                   augment: bool, generator: torch.Generator, device="cpu",
                   optimizer: str = "sgd", weight_decay: float = 5e-4, checkpoint_dir=None,
                   checkpoint_epochs: Iterable[int] = (), progress: bool = True,
-                  bf16: bool = False, channels_last: bool = True) -> dict:
+                  precision: str = "fp32", channels_last: bool = True) -> dict:
     """Train the teacher on CIFAR-10 labels (cross-entropy), ``optimizer`` ("sgd" with momentum
     or "adam"), cosine schedule.
 
     ``augment``: random crop, flip and rotation on each batch (:func:`tsrobust.data.augment`).
-    ``generator`` (on ``device``) draws the batches and the augmentation. Returns the history
-    (per epoch: mean loss, training accuracy, learning rate).
+    ``generator`` (on ``device``) draws the batches and the augmentation. ``precision``
+    (``"fp32"``, ``"bf16"`` or ``"auto"``, see :func:`tsrobust.runtime.resolve_precision`): of the
+    forward passes (bf16 autocast; weights and optimizer state stay fp32). ``channels_last``: the
+    layout of the net and of every batch (augmented ones included). Returns the history (per
+    epoch: mean loss, training accuracy, learning rate).
     """
     device = choose_device(device)
+    precision = runtime.resolve_precision(precision, device)
     fmt = _memory_format(channels_last)
     model.to(device=device, memory_format=fmt)
     x = data.x_train.to(device).contiguous(memory_format=fmt)
@@ -250,14 +257,18 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
     def batch_loss(idx):
         xb = x[idx]
         if augment:
-            xb = augment_images(xb, generator)
-        with _autocast(device, bf16):
+            xb = augment_images(xb, generator).contiguous(memory_format=fmt)
+        with _autocast(device, precision):
             logits = model(xb)
         return F.cross_entropy(logits.float(), y[idx]), (logits.argmax(1) == y[idx]).sum()
 
+    # "bf16": the resolved precision, under the key that runs before ``precision`` existed wrote
+    # (their checkpoints stay resumable; a run resumed on a machine where "auto" means the other
+    # precision is refused instead of mixing the two).
     run_key = {"kind": "teacher", "widths": list(model.widths), "n": len(x), "epochs": epochs,
                "lr": lr, "batch_size": batch_size, "augment": bool(augment),
-               "optimizer": optimizer, "weight_decay": weight_decay, "bf16": bf16}
+               "optimizer": optimizer, "weight_decay": weight_decay,
+               "bf16": precision == "bf16"}
     return _fit(model, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                 lr_at=cosine_lr(lr, epochs), optimizer=optimizer, weight_decay=weight_decay,
                 generator=generator,
@@ -296,7 +307,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                   checkpoint_dir=None, checkpoint_epochs: Iterable[int] = (),
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
-                  optimizer: str = "adam", weight_decay: float = 0.0, bf16: bool = False,
+                  optimizer: str = "adam", weight_decay: float = 0.0, precision: str = "fp32",
                   channels_last: bool = True) -> dict:
     """Fit ``student`` to ``teacher`` on inputs ``x`` (§5.1): the data labels are never used.
 
@@ -305,7 +316,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     both applied per batch before the teacher labels it. ``adversarial``: ``dict(norm, eps,
     alpha, steps)`` → oracle-adversarial training (Eq. 3, teacher-target): each batch is replaced
     by ``tsrobust.attacks.pgd`` maximizing the ℓ2 distance between student and teacher logits
-    (random start; on a CPU its gradients are taken ``attacks.CPU_CHUNK`` images at a time), and
+    (random start; on a CPU its gradients are taken ``attacks.cpu_chunk`` images at a time), and
     the student is fit to the teacher's output there.
 
     ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9) at constant ``lr``. With both
@@ -315,6 +326,9 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     ``checkpoint_dir`` a killed run resumes (see the module docstring); on resume the callback is
     first replayed, in order, for the checkpoints already passed, from their saved weights.
     ``generator`` (on ``device``) draws batches, augmentation, noise and attack starts.
+    ``precision`` (``"fp32"``, ``"bf16"`` or ``"auto"``): of the forward passes and of the
+    attack (bf16 autocast; weights, optimizer state and the attack's perturbation stay fp32).
+    ``channels_last``: the layout of both nets and of every batch (augmented ones included).
     Returns the history (per epoch: mean loss, learning rate).
     """
     if target not in TARGETS:
@@ -323,13 +337,14 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
         raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
     adversarial = _check_adversarial(adversarial)
     device = choose_device(device)
+    precision = runtime.resolve_precision(precision, device)
     fmt = _memory_format(channels_last)
     student.to(device=device, memory_format=fmt)
     teacher.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
     fixed_inputs = not augment and not noise_std and adversarial is None
     with attacks.frozen(teacher):
-        with _autocast(device, bf16):
+        with _autocast(device, precision):
             fixed_targets = predict(teacher, x).float() if fixed_inputs else None
 
     def batch_loss(idx):
@@ -337,21 +352,18 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
         if augment or noise_std:
             xb = augment_images(xb, generator, crop_padding=CROP_PADDING if augment else 0,
                                 flip=augment, rotation_deg=ROTATION_DEG if augment else 0.0,
-                                noise_std=noise_std)
+                                noise_std=noise_std).contiguous(memory_format=fmt)
         if adversarial is not None:
-            from tsrobust import attacks  # part of the package written alongside this module
-
             student.eval()
             if noise_std:
                 xb = xb.clamp(0, 1)
             xb = attacks.pgd(attacks.oracle_objective(student, teacher), xb,
                              eps=adversarial["eps"], alpha=adversarial["alpha"],
                              steps=adversarial["steps"], norm=adversarial["norm"],
-                             random_start=True, generator=generator,
-                             amp_dtype=torch.bfloat16 if bf16 else None,
-                             chunk_size=attacks.cpu_chunk(xb)).detach()
+                             random_start=True, generator=generator, precision=precision,
+                             chunk_size=attacks.cpu_chunk(xb, precision)).detach()
             student.train()
-        with _autocast(device, bf16):
+        with _autocast(device, precision):
             if fixed_targets is not None:
                 t = fixed_targets[idx]
             else:
@@ -364,7 +376,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                "teacher_widths": list(teacher.widths), "n": len(x), "target": target, "lr": lr,
                "batch_size": batch_size, "augment": bool(augment), "noise_std": noise_std,
                "adversarial": adversarial, "optimizer": optimizer, "weight_decay": weight_decay,
-               "bf16": bf16}
+               "bf16": precision == "bf16"}  # the resolved precision (see train_teacher)
     with attacks.frozen(teacher):
         return _fit(student, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                     lr_at=lambda e: lr, optimizer=optimizer, weight_decay=weight_decay,
