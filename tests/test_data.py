@@ -273,3 +273,16 @@ def test_real_copy_if_present():
     assert ds.x_train.shape == (50, 3, 32, 32) and ds.x_test.shape == (20, 3, 32, 32)
     assert 0 <= float(ds.x_train.min()) and float(ds.x_train.max()) <= 1
     assert ds.copy in (D.OFFICIAL, D.NON_OFFICIAL)
+
+
+def test_nearest_rotation_moves_pixels_without_mixing_them():
+    """Nearest resampling only copies pixel values (or zero fill); bilinear creates new ones."""
+    g = torch.Generator().manual_seed(3)
+    x = torch.randint(0, 2, (16, 3, 32, 32)).float()  # binary images: mixing shows as 0 < v < 1
+    kw = dict(crop_padding=0, flip=False, rotation_deg=30.0)
+    near = D.augment(x, torch.Generator().manual_seed(3), resample="nearest", **kw)
+    bil = D.augment(x, g, resample="bilinear", **kw)
+    assert set(near.unique().tolist()) <= {0.0, 1.0}
+    assert ((bil > 0.01) & (bil < 0.99)).float().mean() > 0.1
+    with pytest.raises(ValueError, match="resample must be one of"):
+        D.augment(x, g, resample="bicubic")

@@ -3,6 +3,7 @@ Tiny synthetic tensors only."""
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -280,7 +281,7 @@ def _conv_outputs(model, seen):
     (frozenset(), "bf16", torch.bfloat16),                 # asked for: honoured anyway
 ])
 def test_precision_sets_the_dtype_of_activations(monkeypatch, flags, precision, dtype,
-                                                 adversarial):
+                                                 adversarial, tiny_cifar):
     from tsrobust import runtime
 
     monkeypatch.setattr(runtime, "cpu_flags", lambda: flags)
@@ -295,7 +296,7 @@ def test_precision_sets_the_dtype_of_activations(monkeypatch, flags, precision, 
     # every forward pass (teacher targets, attack steps, student steps) ran in that precision
     assert len(seen) >= 3 and {a.dtype for a in seen} == {dtype}
     assert all(p.dtype == torch.float32 for p in student.parameters())
-    data = _tiny_cifar(n_train=8, n_test=4)
+    data = tiny_cifar(n_train=8, n_test=4)
     seen.clear()
     net = _net(seed=4)
     hook = _conv_outputs(net, seen)
@@ -306,20 +307,20 @@ def test_precision_sets_the_dtype_of_activations(monkeypatch, flags, precision, 
     assert seen and {a.dtype for a in seen} == {dtype}
 
 
-def test_unknown_precision_is_refused():
+def test_unknown_precision_is_refused(tiny_cifar):
     teacher, student = _net(seed=1), _net(seed=2)
     with pytest.raises(ValueError, match=r"precision must be one of \('auto', 'fp32', 'bf16'\)"):
         T.train_student(student, teacher, _images(4), epochs=1, lr=1e-3, batch_size=4,
                         precision="fp16", generator=torch.Generator().manual_seed(0),
                         progress=False)
     with pytest.raises(ValueError, match="precision must be one of"):
-        T.train_teacher(_net(), _tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4,
+        T.train_teacher(_net(), tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4,
                         augment=False, precision=True,
                         generator=torch.Generator().manual_seed(0), progress=False)
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
-def test_channels_last_flag_sets_the_layout_of_activations(channels_last):
+def test_channels_last_flag_sets_the_layout_of_activations(channels_last, tiny_cifar):
     """Checked with augmentation on, whose resampling returns NCHW batches."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     teacher, student = _net(seed=1), _net(seed=2)
@@ -336,9 +337,24 @@ def test_channels_last_flag_sets_the_layout_of_activations(channels_last):
     hook = _conv_outputs(net, seen)
     inputs = []
     hook_in = net.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
-    T.train_teacher(net, _tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4, augment=True,
+    T.train_teacher(net, tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4, augment=True,
                     channels_last=channels_last, generator=torch.Generator().manual_seed(0),
                     progress=False)
     hook.remove(), hook_in.remove()
     assert seen and all(a.is_contiguous(memory_format=fmt) for a in seen)
     assert all(x.is_contiguous(memory_format=fmt) for x in inputs)  # the batches themselves
+
+
+def test_one_cycle_schedule_by_hand():
+    at = T.one_cycle_lr(1.0, 8)  # warm-up over round(0.25 · 8) = 2 epochs
+    assert at(1) == pytest.approx(0.5) and at(2) == pytest.approx(1.0)
+    assert at(3) == pytest.approx(0.5 * (1 + math.cos(math.pi / 7)))
+    assert at(8) == pytest.approx(0.5 * (1 + math.cos(6 * math.pi / 7))) and at(8) > 0
+    assert max(at(e) for e in range(1, 9)) == at(2)
+    assert T.one_cycle_lr(0.1, 1)(1) == pytest.approx(0.1)
+
+
+def test_unknown_schedule_is_refused(tiny_cifar):
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        T.train_teacher(_net(), tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4,
+                        augment=False, schedule="step", generator=torch.Generator())

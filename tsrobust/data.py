@@ -68,6 +68,8 @@ ROTATION_DEG = 15.0
 our choice."""
 NOISE_STD = 0.1
 """σ of the Gaussian input noise of §5.5."""
+RESAMPLE_MODES = ("bilinear", "nearest")
+"""How :func:`augment` reads a rotated image off the pixel grid."""
 
 
 class DataError(RuntimeError):
@@ -299,17 +301,24 @@ def batches(n: int, batch_size: int, generator: torch.Generator, device="cpu"):
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, crop_padding: int = CROP_PADDING,
-            flip: bool = True, rotation_deg: float = ROTATION_DEG,
-            noise_std: float = 0.0) -> torch.Tensor:
+            flip: bool = True, rotation_deg: float = ROTATION_DEG, noise_std: float = 0.0,
+            resample: str = "bilinear") -> torch.Tensor:
     """Random crop with zero padding, horizontal flip, rotation and Gaussian noise, on device.
 
     §5.4's "RandomCrop, HorizontalFlip, Rotation" as one affine resampling per image: a shift of
     up to ``crop_padding`` pixels (zero fill, as a crop of the zero-padded image), a flip with
-    probability 1/2, a rotation uniform in ±``rotation_deg`` (bilinear, zero fill). Then §5.5's
-    noise ``x + N(0, noise_std²)`` (not clipped: the noise model is Gaussian in ℝ^d). With no
-    rotation the shifts and flips are exact pixel moves. All randomness comes from ``generator``,
-    which must live on ``x``'s device.
+    probability 1/2, a rotation uniform in ±``rotation_deg`` (zero fill). Then §5.5's noise
+    ``x + N(0, noise_std²)`` (not clipped: the noise model is Gaussian in ℝ^d). With no rotation
+    the shifts and flips are exact pixel moves. All randomness comes from ``generator``, which
+    must live on ``x``'s device.
+
+    ``resample``: how a rotated image is read off the pixel grid. ``"bilinear"`` averages
+    neighbouring pixels, a low-pass filter that removes some of the high-frequency patch content
+    whose low rank §5.3 studies; ``"nearest"`` (torchvision's default for rotations) moves pixels
+    without mixing them.
     """
+    if resample not in RESAMPLE_MODES:
+        raise ValueError(f"resample must be one of {RESAMPLE_MODES}, got {resample!r}")
     if x.ndim != 4:
         raise ValueError(f"augment expects images [B, C, H, W], got shape {tuple(x.shape)}")
     b, _, h, w = x.shape
@@ -329,7 +338,7 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, crop_padding: int = 
             torch.stack([sin, cos, 2 * shift[:, 1] / h], 1),
         ], 1)
         grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-        out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out = F.grid_sample(x, grid, mode=resample, padding_mode="zeros", align_corners=False)
     if noise_std:
         out = out + noise_std * torch.randn(out.shape, generator=generator, device=dev,
                                             dtype=out.dtype)

@@ -20,9 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from tsrobust.io import atomic_write
 from tsrobust.params import PROFILES, resolve
+from tsrobust.runtime import choose_device, resolve_precision
 
 RESULTS_ENV = "TSROBUST_RESULTS"
 """Environment variable naming the results root (default: ``results/`` of the book's folder)."""
@@ -47,15 +49,12 @@ def results_root() -> Path:
     return here / "results"
 
 
-def device_name() -> str:
-    """The compute device as a reader would name it."""
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+def device_name(device=None) -> str:
+    """The device a result was computed on, as a reader would name it: the GPU's name for a CUDA
+    device, else the CPU (``None``: the CPU, where everything runs unless told otherwise)."""
+    device = choose_device("cpu" if device is None else device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
     return f"CPU ({cpu}, {os.cpu_count()} cores)"
 
@@ -77,24 +76,23 @@ def git_commit() -> str:
         return "unknown (not a git checkout)"
 
 
-def provenance(cfg, *, seconds: float, dataset: str | None) -> dict:
-    """The provenance block stored with every result."""
-    try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:  # pragma: no cover
-        torch_version = "not installed"
-    return {
+def provenance(cfg, *, seconds: float, dataset: str | None, device=None) -> dict:
+    """The provenance block stored with every result. ``device``: where it was computed (``None``:
+    the CPU). Where ``cfg`` has a ``precision`` parameter, the precision it resolved to on that
+    device is recorded (``"auto"`` means bf16 on some machines and fp32 on others)."""
+    prov = {
         "profile": cfg.profile,
         "parameters": cfg.as_dict(),
-        "device": device_name(),
-        "torch": torch_version,
+        "device": device_name(device),
+        "torch": torch.__version__,
         "commit": git_commit(),
         "seconds": round(float(seconds), 3),
         "dataset": dataset or "none (synthetic data generated in the chapter)",
         "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if "precision" in cfg.as_dict():
+        prov["precision"] = resolve_precision(cfg.precision, "cpu" if device is None else device)
+    return prov
 
 
 @dataclass
@@ -112,8 +110,9 @@ class Result:
     def caption(self) -> str:
         p = self.provenance
         how = "recorded run, loaded" if self.loaded else "computed in this run"
+        precision = f", {p['precision']}" if p.get("precision") else ""
         return (
-            f"*Source: {how}; profile `{p.get('profile')}`, {p.get('device')}, "
+            f"*Source: {how}; profile `{p.get('profile')}`, {p.get('device')}{precision}, "
             f"torch {p.get('torch')}, commit `{p.get('commit')}`, {p.get('seconds')} s, "
             f"data: {p.get('dataset')}, {p.get('timestamp')}.*"
         )
@@ -145,8 +144,10 @@ def _jsonable(obj):
     return obj
 
 
-def save(chapter, name, cfg, values, arrays=None, *, seconds, dataset=None) -> Result:
-    """Save ``values`` (JSON) and ``arrays`` (npz) atomically with provenance; return the Result.
+def save(chapter, name, cfg, values, arrays=None, *, seconds, dataset=None,
+         device=None) -> Result:
+    """Save ``values`` (JSON) and ``arrays`` (npz) atomically with provenance (``device``: where
+    they were computed, see :func:`provenance`); return the Result.
 
     The arrays are written first and the JSON last, so a JSON file on disk always has its arrays.
     """
@@ -157,7 +158,7 @@ def save(chapter, name, cfg, values, arrays=None, *, seconds, dataset=None) -> R
             np.savez_compressed(tmp, **arrays)
     elif npz_path.exists():
         npz_path.unlink()
-    prov = provenance(cfg, seconds=seconds, dataset=dataset)
+    prov = provenance(cfg, seconds=seconds, dataset=dataset, device=device)
     doc = {"chapter": chapter, "name": name, "values": _jsonable(values), "provenance": prov,
            "arrays": sorted(arrays)}
     with atomic_write(json_path) as tmp:
@@ -188,10 +189,11 @@ def load(chapter, name, profile) -> Result | None:
 recorded = load
 
 
-def record(chapter, name, cfg, compute, *, dataset=None) -> Result:
+def record(chapter, name, cfg, compute, *, dataset=None, device=None) -> Result:
     """Load ``name`` if recorded for these parameters (``cfg.as_dict()``), else compute and save.
 
-    ``compute()`` returns a dict of JSON-able values, or ``(values, arrays)``.
+    ``compute()`` returns a dict of JSON-able values, or ``(values, arrays)``. ``device``: where
+    ``compute`` runs (``None``: the CPU), for the provenance.
     """
     old = load(chapter, name, cfg.profile)
     if old is not None and old.provenance.get("parameters") == cfg.as_dict():
@@ -200,7 +202,8 @@ def record(chapter, name, cfg, compute, *, dataset=None) -> Result:
     out = compute()
     seconds = time.perf_counter() - start
     values, arrays = out if isinstance(out, tuple) else (out, None)
-    return save(chapter, name, cfg, values, arrays, seconds=seconds, dataset=dataset)
+    return save(chapter, name, cfg, values, arrays, seconds=seconds, dataset=dataset,
+                device=device)
 
 
 def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None, noise=0.0) -> str:

@@ -54,6 +54,10 @@ from tsrobust.runtime import choose_device
 
 TARGETS = ("logit", "label")
 OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "onecycle")
+"""Learning-rate schedules of :func:`train_teacher` (:func:`cosine_lr`, :func:`one_cycle_lr`)."""
+ONE_CYCLE_WARMUP = 0.25
+"""Share of the epochs over which :func:`one_cycle_lr` warms up."""
 MOMENTUM = 0.9
 """Momentum of SGD."""
 STATE_FILE = "last.pt"
@@ -232,21 +236,42 @@ def cosine_lr(lr: float, epochs: int) -> Callable[[int], float]:
     return lambda e: lr * 0.5 * (1 + math.cos(math.pi * (e - 1) / max(epochs, 1)))
 
 
+def one_cycle_lr(lr: float, epochs: int,
+                 warmup: float = ONE_CYCLE_WARMUP) -> Callable[[int], float]:
+    """One-cycle schedule by epoch (Smith & Topin 2019): a linear rise to ``lr`` over the first
+    ``w = max(1, round(warmup · epochs))`` epochs (``lr · e/w``), then a cosine from ``lr`` towards
+    0 over the rest (the last epoch still learns: ``lr · ½(1 + cos(π (e−w)/(epochs−w+1)))``)."""
+    w = max(1, round(warmup * epochs))
+
+    def at(e: int) -> float:
+        if e <= w:
+            return lr * e / w
+        return lr * 0.5 * (1 + math.cos(math.pi * (e - w) / (epochs - w + 1)))
+
+    return at
+
+
 def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batch_size: int,
                   augment: bool, generator: torch.Generator, device="cpu",
-                  optimizer: str = "sgd", weight_decay: float = 5e-4, checkpoint_dir=None,
-                  checkpoint_epochs: Iterable[int] = (), progress: bool = True,
-                  precision: str = "fp32", channels_last: bool = True) -> dict:
+                  optimizer: str = "sgd", weight_decay: float = 5e-4, schedule: str = "cosine",
+                  rotation_deg: float = ROTATION_DEG, checkpoint_dir=None,
+                  checkpoint_epochs: Iterable[int] = (),
+                  on_checkpoint: Callable[[int, ConvNet], None] | None = None,
+                  progress: bool = True, precision: str = "fp32",
+                  channels_last: bool = True) -> dict:
     """Train the teacher on CIFAR-10 labels (cross-entropy), ``optimizer`` ("sgd" with momentum
-    or "adam"), cosine schedule.
+    or "adam"), ``schedule`` ("cosine" or "onecycle", :data:`SCHEDULES`).
 
-    ``augment``: random crop, flip and rotation on each batch (:func:`tsrobust.data.augment`).
-    ``generator`` (on ``device``) draws the batches and the augmentation. ``precision``
+    ``augment``: random crop and flip on each batch, and a rotation of up to ``rotation_deg``
+    (0: none) (:func:`tsrobust.data.augment`). ``on_checkpoint(epoch, model)`` is called at the
+    ``checkpoint_epochs`` (replayed on resume, as for students). ``generator`` (on ``device``) draws the batches and the augmentation. ``precision``
     (``"fp32"``, ``"bf16"`` or ``"auto"``, see :func:`tsrobust.runtime.resolve_precision`): of the
     forward passes (bf16 autocast; weights and optimizer state stay fp32). ``channels_last``: the
     layout of the net and of every batch (augmented ones included). Returns the history (per
     epoch: mean loss, training accuracy, learning rate).
     """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
     fmt = _memory_format(channels_last)
@@ -257,7 +282,8 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
     def batch_loss(idx):
         xb = x[idx]
         if augment:
-            xb = augment_images(xb, generator).contiguous(memory_format=fmt)
+            xb = augment_images(xb, generator,
+                                rotation_deg=rotation_deg).contiguous(memory_format=fmt)
         with _autocast(device, precision):
             logits = model(xb)
         return F.cross_entropy(logits.float(), y[idx]), (logits.argmax(1) == y[idx]).sum()
@@ -267,14 +293,15 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
     # precision is refused instead of mixing the two).
     run_key = {"kind": "teacher", "widths": list(model.widths), "n": len(x), "epochs": epochs,
                "lr": lr, "batch_size": batch_size, "augment": bool(augment),
-               "optimizer": optimizer, "weight_decay": weight_decay,
-               "bf16": precision == "bf16"}
+               "optimizer": optimizer, "weight_decay": weight_decay, "schedule": schedule,
+               "rotation_deg": rotation_deg, "bf16": precision == "bf16"}
+    lr_at = cosine_lr(lr, epochs) if schedule == "cosine" else one_cycle_lr(lr, epochs)
     return _fit(model, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
-                lr_at=cosine_lr(lr, epochs), optimizer=optimizer, weight_decay=weight_decay,
+                lr_at=lr_at, optimizer=optimizer, weight_decay=weight_decay,
                 generator=generator,
                 device=device, checkpoint_dir=checkpoint_dir,
-                checkpoint_epochs=checkpoint_epochs, on_checkpoint=None, run_key=run_key,
-                progress=progress, desc="teacher")
+                checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
+                run_key=run_key, progress=progress, desc="teacher")
 
 
 # -- student ---------------------------------------------------------------------------------

@@ -87,3 +87,23 @@ def test_teacher_config_takes_n_train_from_the_data(tiny_cifar):
     assert (cfg.n_train, cfg.seed, cfg.pruned_widths) == (12, 3, PRUNED_WIDTHS)
     deep = cifar.teacher_config("smoke", 3, data, deep=True)
     assert len(deep.pruned_widths) == 5
+
+
+def test_fine_tuned_oracle_is_the_pruned_net_trained_on(tmp_path, monkeypatch, tiny_cifar):
+    """With a fine-tune the oracle is the pruned net trained further: its weights leave the
+    trained teacher's kept slices, the record keeps the accuracy before and after, and every
+    epoch of both trainings has a test accuracy."""
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path / "results"))
+    data = tiny_cifar(n_train=32, n_test=16)
+    full, pruned, res = cifar.oracle_teacher("smoke", 0, data, teacher_epochs=2,
+                                             teacher_finetune_epochs=1, progress=False)
+    v = res.values
+    keep = v["kept_channels"]
+    assert not torch.equal(pruned.convs[0].weight, full.convs[0].weight[keep[0]])
+    assert v["test_accuracy_pruned"] == accuracy(pruned, data.x_test, data.y_test)
+    assert 0 <= v["test_accuracy_pruned_only"] <= 1 and 0 <= v["agreement_pruned_only_full"] <= 1
+    assert len(v["history"]["test_accuracy"]) == 2
+    assert v["finetune_history"]["epoch"] == [1] and len(v["finetune_history"]["test_accuracy"]) == 1
+    assert v["history"]["test_accuracy"][-1] == accuracy(full, data.x_test, data.y_test)
+    assert res.provenance["precision"] == v["precision"] in ("fp32", "bf16")
+    assert res.provenance["device"].startswith("CPU")

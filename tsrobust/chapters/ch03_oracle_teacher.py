@@ -59,16 +59,30 @@ def _widths(w) -> str:
     return "-".join(map(str, w))
 
 
+def _pruned_only(tv: dict) -> tuple[float, float]:
+    """Test accuracy and agreement with the trained teacher of the pruned teacher *before* any
+    fine-tune (a record made without a fine-tune has only the one pruned teacher)."""
+    return (tv.get("test_accuracy_pruned_only", tv["test_accuracy_pruned"]),
+            tv.get("agreement_pruned_only_full", tv["agreement_pruned_full"]))
+
+
 def teacher_markdown(tv: dict, n_train: int) -> str:
-    """The trained and the pruned teacher: widths, accuracies, agreement and dead channels."""
+    """The trained, the pruned and (if any) the fine-tuned pruned teacher: widths, accuracies,
+    agreement and dead channels."""
+    acc_only, agree_only = _pruned_only(tv)
+    ft = tv.get("finetune_history")
+    rows = (f"| teacher | widths | test accuracy (%) |\n|---|---|---|\n"
+            f"| trained | {_widths(tv['full_widths'])} | {100 * tv['test_accuracy_full']:.1f} |\n"
+            f"| pruned by fan-out norm | {_widths(tv['pruned_widths'])} | {100 * acc_only:.1f} |\n")
+    if ft:
+        rows += (f"| pruned, then fine-tuned {len(ft['epoch'])} epochs on the labels (the oracle) "
+                 f"| {_widths(tv['pruned_widths'])} | {100 * tv['test_accuracy_pruned']:.1f} |\n")
     return (
-        f"| teacher | widths | test accuracy (%) |\n|---|---|---|\n"
-        f"| trained | {_widths(tv['full_widths'])} | {100 * tv['test_accuracy_full']:.1f} |\n"
-        f"| pruned by fan-out norm | {_widths(tv['pruned_widths'])} | "
-        f"{100 * tv['test_accuracy_pruned']:.1f} |\n\n"
-        f"Training accuracy of the trained teacher: {100 * tv['train_accuracy_full']:.1f} %. "
+        rows + f"\nTraining accuracy of the trained teacher: {100 * tv['train_accuracy_full']:.1f} %. "
         f"The pruned teacher predicts the same class as the trained one on "
-        f"{100 * tv['agreement_pruned_full']:.1f} % of the {tv['n_test_used']} test images.\n\n"
+        f"{100 * agree_only:.1f} % of the {tv['n_test_used']} test images"
+        + (f" ({100 * tv['agreement_pruned_full']:.1f} % after the fine-tune)" if ft else "")
+        + ".\n\n"
         f"Dead channels (zero on all of the first {min(N_ACTIVITY, n_train)} training "
         f"images), per layer: trained teacher "
         f"{', '.join(str(len(d)) for d in tv['dead_channels'])} of "
@@ -78,14 +92,28 @@ def teacher_markdown(tv: dict, n_train: int) -> str:
 
 
 def plot_history(tv: dict):
-    """Figure 3.1: the teacher's loss and accuracy on its training batches per epoch."""
-    hist = tv["history"]
+    """Figure 3.1: the teacher's loss per epoch, and its accuracy on the augmented training
+    batches and (where recorded) on the test images; the pruned teacher's fine-tune epochs
+    follow the trained teacher's."""
+    hist, ft = tv["history"], tv.get("finetune_history")
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
-    ax[0].plot(hist["epoch"], hist["loss"], marker="o")
+    ax[0].plot(hist["epoch"], hist["loss"], marker="o", label="trained teacher")
+    ax[1].plot(hist["epoch"], 100 * np.array(hist["accuracy"]), marker="o",
+               label="training batches")
+    if "test_accuracy" in hist:
+        ax[1].plot(hist["epoch"], 100 * np.array(hist["test_accuracy"]), marker="s",
+                   label="test images")
+    if ft:
+        epochs = np.array(ft["epoch"]) + hist["epoch"][-1]
+        ax[0].plot(epochs, ft["loss"], marker="o", label="pruned, fine-tune")
+        ax[1].plot(epochs, 100 * np.array(ft["test_accuracy"]), marker="s",
+                   label="pruned, fine-tune (test)")
+        for a in ax:
+            a.axvline(hist["epoch"][-1] + 0.5, color="gray", lw=0.8, ls="--")
     ax[0].set(title="Teacher training loss", xlabel="epoch", ylabel="cross-entropy")
-    ax[1].plot(hist["epoch"], 100 * np.array(hist["accuracy"]), marker="o")
-    ax[1].set(title="Teacher training accuracy", xlabel="epoch",
-              ylabel="accuracy on augmented batches (%)")
+    ax[1].set(title="Teacher accuracy", xlabel="epoch", ylabel="accuracy (%)")
+    for a in ax:
+        a.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -178,7 +206,8 @@ def claim_rows(*, teacher: dict | None = None, spectrum: dict | None = None,
     """Chapter 3's claims, as ``results.Row``s, for what is given:
 
     - ``teacher`` (values of the oracle teacher's record): footnote 3 removes only *inactive*
-      channels, so the pruned teacher should predict as the trained one (within
+      channels, so the pruned teacher, before any fine-tune, should predict as the trained one
+      (within
       :data:`AGREEMENT_TOL` points of 100 %) and lose no test accuracy (within
       :data:`ACCURACY_LOSS_TOL` points of 0);
     - ``spectrum`` (values of :func:`patch_spectrum` with ``pca_rank``): the patch spectrum decays
@@ -190,8 +219,9 @@ def claim_rows(*, teacher: dict | None = None, spectrum: dict | None = None,
     if teacher is not None:
         paper_note = ("implied by footnote 3: only inactive channels are removed, so the function "
                       "should not change")
-        agree = 100 * teacher["agreement_pruned_full"]
-        acc_drop = 100 * (teacher["test_accuracy_full"] - teacher["test_accuracy_pruned"])
+        acc_only, agree_only = _pruned_only(teacher)
+        agree = 100 * agree_only
+        acc_drop = 100 * (teacher["test_accuracy_full"] - acc_only)
         rows += [
             results.Row("pruned vs trained teacher: same prediction (% of test images)",
                         round(agree, 1), 100.0, "§5.1, footnote 3 (implied)",
