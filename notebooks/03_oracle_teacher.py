@@ -78,17 +78,22 @@ if on_colab and importlib.util.find_spec("tsrobust") is None:
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
 
-profile: str = "smoke"  # smoke (CPU, minutes) | gpu (one GPU) | paper (the source's settings)
+profile: str = "smoke"  # smoke (CPU, minutes) | cpu (2 CPU cores, ~1 h) | gpu | paper
 seed: int = 0  # seed of every random generator in this chapter
 n_train: Optional[int] = None  # training images (teacher and students); None → profile value
 n_test: Optional[int] = None  # test images for accuracies; None → profile value
 teacher_epochs: Optional[int] = None  # teacher training epochs; None → profile value
 teacher_optimizer: Optional[str] = None  # "sgd" (momentum 0.9) or "adam"; None → profile value
-teacher_lr: Optional[float] = None  # teacher learning rate (cosine); None → profile value
+teacher_schedule: Optional[str] = None  # "cosine" or "onecycle"; None → profile value
+teacher_lr: Optional[float] = None  # teacher (peak) learning rate; None → profile value
 teacher_batch_size: Optional[int] = None  # teacher minibatch size; None → profile value
 teacher_weight_decay: Optional[float] = None  # teacher weight decay; None → profile value
-teacher_augment: Optional[bool] = None  # crop/flip/rotation for the teacher; None → profile value
+teacher_augment: Optional[bool] = None  # crop/flip(/rotation) for the teacher; None → profile
+teacher_rotation_deg: Optional[float] = None  # largest rotation (0: none); None → profile value
 pruned_widths: Optional[list] = None  # widths after fan-out pruning; None → profile value
+teacher_finetune_epochs: Optional[int] = None  # label epochs of the pruned net; None → profile
+teacher_finetune_lr: Optional[float] = None  # its learning rate (cosine); None → profile value
+precision: Optional[str] = None  # "auto" | "fp32" | "bf16"; None → profile value
 n_pca: Optional[int] = None  # training images whose patches enter the PCA; None → profile value
 pca_rank: Optional[int] = None  # eigenvectors spanning U (§5.3: 17); None → profile value
 
