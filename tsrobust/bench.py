@@ -272,7 +272,8 @@ def peak_flops(device, precision: str, threads: int | None = None) -> tuple[floa
     if per is None or clock is None:
         return None, f"{isa}; {clock_how}"
     return (cores * clock * 1e9 * per,
-            f"{cores} cores × {clock:.2f} GHz ({clock_how}) × {per} FLOP/cycle ({isa})")
+            f"{cores} core{'s' if cores != 1 else ''} × {clock:.2f} GHz ({clock_how}) × {per} "
+            f"FLOP/cycle ({isa})")
 
 
 # -- models and data ----------------------------------------------------------------------------
