@@ -171,9 +171,9 @@ def _check_chunk(chunk_size):
 
 def _input_grad(objective: Objective, x_adv: torch.Tensor, precision: str = "fp32",
                 chunk_size: int | None = None) -> torch.Tensor:
-    """Gradient of ``objective(x).sum()`` with respect to the input only (in ``x_adv``'s dtype
-    and memory format), the objective run in ``precision``, ``chunk_size`` inputs at a time (all
-    at once for ``None``)."""
+    """Gradient of ``objective(x).sum()`` with respect to the input only (in ``x_adv``'s dtype),
+    the objective run in ``precision`` (resolved), ``chunk_size`` inputs at a time (all at once
+    for ``None``)."""
     if chunk_size is not None and len(x_adv) > chunk_size:
         return torch.cat([_input_grad(objective, xc, precision) for xc in x_adv.split(chunk_size)])
     x_adv = x_adv.detach().requires_grad_(True)

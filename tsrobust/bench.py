@@ -30,9 +30,10 @@ Each is timed for three paths, run in turn (naive, package fp32, package auto, n
 
 The reported ratio is naive time ÷ package time, the median of the per-repeat ratios (with their
 range); the CPU-time ratio beside it (process CPU seconds) is less sensitive to other processes
-on a shared machine. The PGD step is also timed in variants that show what each part buys: NCHW
-fp32 in one pass does exactly the naive attack's arithmetic (same adversarial examples), so its
-ratio is what input-only gradients alone buy; ``--chunk-sweep`` adds other chunk sizes. Every
+on a shared machine (on one thread; on several it also counts threads waiting for each other).
+The PGD step is also timed in variants that show what each part buys: NCHW fp32 in one pass
+does exactly the naive attack's arithmetic (same adversarial examples), so its ratio is what
+input-only gradients alone buy; ``--chunk-sweep`` adds other chunk sizes. Every
 package variant reports the share of coordinates in which its adversarial examples (3 steps, no
 random start) differ from the naive attack's.
 
@@ -83,8 +84,8 @@ SAME_TOL = 1e-6
 DIFF_STEPS = 3
 """PGD steps (no random start) after which adversarial examples are compared with the naive
 attack's."""
-QUICK = {"n": 64, "batch_size": 64, "repeats": 3}
-"""``--quick``: sizes for a run of about a minute (explicit options override them)."""
+QUICK = {"n": 32, "batch_size": 32, "repeats": 3, "pgd_step_steps": 4}
+"""``--quick``: sizes for a run of a minute or two (explicit options override them)."""
 PATHS = ("naive", "fp32", "auto")
 """The timed paths: the naive loop, the package at ``precision="fp32"`` and at ``"auto"``."""
 
@@ -271,7 +272,8 @@ def peak_flops(device, precision: str, threads: int | None = None) -> tuple[floa
     if per is None or clock is None:
         return None, f"{isa}; {clock_how}"
     return (cores * clock * 1e9 * per,
-            f"{cores} cores × {clock:.2f} GHz ({clock_how}) × {per} FLOP/cycle ({isa})")
+            f"{cores} core{'s' if cores != 1 else ''} × {clock:.2f} GHz ({clock_how}) × {per} "
+            f"FLOP/cycle ({isa})")
 
 
 # -- models and data ----------------------------------------------------------------------------
@@ -366,11 +368,14 @@ def _package_epoch(x, *, batch_size, steps, adversarial, precision, channels_las
 
 def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = PGD_STEPS, device="cpu",
         data: str = "synthetic", channels_last: bool = True, pgd_batch: int | None = None,
+        pgd_step_steps: int | None = None,
         pgd_chunk: int | None = None, chunk_sweep: tuple[int, ...] = (), repeats: int = 5,
         seed: int = 0, log=print) -> dict:
     """Run the three measurements; return rates, GFLOP/s and package/naive ratios of each path.
 
     ``channels_last``: memory format of the package paths (the package default: on).
+    ``pgd_batch``, ``pgd_step_steps``: images and steps of the PGD-step measurement (default: the
+    batch size and ``pgd_steps``).
     ``pgd_chunk``: images per gradient pass in the package's PGD step (default
     ``attacks.cpu_chunk``: ``attacks.CPU_CHUNK`` on a CPU, the whole batch on an accelerator);
     ``chunk_sweep``: further chunk sizes to time alongside (at ``auto`` precision).
@@ -393,7 +398,7 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = PGD_STEPS, devi
     out = {"device": str(device), "cpu": _cpuinfo().get("model name") if device.type == "cpu"
            else torch.cuda.get_device_name(device), "threads": threads, "n": n,
            "batch_size": batch_size, "pgd_steps": pgd_steps, "data": data, "repeats": repeats,
-           "channels_last": channels_last, "precision": auto,
+           "channels_last": channels_last, "precision": auto, "load_average": _load(),
            "peak_gflops": {p: (v / 1e9 if v else None) for p, (v, _) in peaks.items()},
            "peak_how": {p: how for p, (_, how) in peaks.items()},
            "flops_per_image": {"pgd_step": pgd_flops, "st_epoch": st_flops,
@@ -441,7 +446,9 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = PGD_STEPS, devi
             variants[f"package auto, chunks of {c}"] = (channels_last, auto, c)
     nets = {name: _models(device) for name in ("naive", *variants)}
 
-    def pgd_fn(name, steps=pgd_steps):
+    timed_steps = pgd_step_steps or pgd_steps
+
+    def pgd_fn(name, steps=timed_steps):
         s, t = nets[name]
         if name == "naive":
             return lambda: naive_pgd(s, t, xb, eps=ADV_EPS, alpha=ADV_ALPHA, steps=steps,
@@ -454,7 +461,7 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = PGD_STEPS, devi
         pgd_fn(name, 1)()  # warm-up
     times = _paired({name: pgd_fn(name) for name in nets}, device, repeats)
     times["fp32"], times["auto"] = times["package fp32"], times["package auto"]
-    rows.append(_row("PGD step", "pgd_step", times, pb * pgd_steps, "image-steps/s", out,
+    rows.append(_row("PGD step", "pgd_step", times, pb * timed_steps, "image-steps/s", out,
                      precisions))
     ref = pgd_fn("naive", DIFF_STEPS)()
     variant_rows = {}
@@ -463,8 +470,8 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = PGD_STEPS, devi
         wall = statistics.median(times[name]["wall"])
         variant_rows[name] = {
             "channels_last": cl, "precision": prec, "chunk_size": c,
-            "per_s": pb * pgd_steps / wall,
-            "gflops": pb * pgd_steps * pgd_flops / wall / 1e9,
+            "per_s": pb * timed_steps / wall,
+            "gflops": pb * timed_steps * pgd_flops / wall / 1e9,
             **_ratios(times["naive"]["wall"], times[name]["wall"]),
             "cpu_ratio": _ratios(times["naive"]["cpu"], times[name]["cpu"])["ratio"],
             "max_abs_diff_vs_naive": float((same - ref).abs().amax()),
@@ -474,7 +481,8 @@ def run(*, n: int = 256, batch_size: int = 128, pgd_steps: int = PGD_STEPS, devi
     for r in rows:
         out[f"{r['key']}_ratio"] = r["auto"]["ratio"]
         out[f"{r['key']}_ratio_fp32"] = r["fp32"]["ratio"]
-    out["pgd_batch"] = pb
+    out["pgd_batch"], out["pgd_step_steps"] = pb, timed_steps
+    out["load_average_after"] = _load()
     _report(out, log)
     return out
 
@@ -497,12 +505,26 @@ def _row(name, key, times, work, unit, out, precisions) -> dict:
     return r
 
 
+def _load() -> float | None:
+    """The 1-minute load average (None where the system does not tell)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _report(out: dict, log):
     auto = out["precision"]
     log(f"device {out['device']} ({out['cpu']}), {out['threads']} threads, n={out['n']}, "
         f"batch {out['batch_size']}, PGD-{out['pgd_steps']} (PGD step: {out['pgd_batch']} "
-        f"images), data={out['data']}, {out['repeats']} interleaved repeats (medians); "
-        f"auto = {auto}")
+        f"images × {out['pgd_step_steps']} steps), data={out['data']}, {out['repeats']} "
+        f"interleaved repeats (medians); auto = {auto}")
+    load = [v for v in (out["load_average"], out["load_average_after"]) if v is not None]
+    cores = os.cpu_count() or 1
+    if out["device"] == "cpu" and load and max(load) > cores:
+        log(f"load average {max(load):.1f} on {cores} CPUs: other processes compete for them; "
+            f"absolute rates are low and noisy, and with several threads every parallel step "
+            f"waits for its slowest thread (compare --threads 1)")
     for p, how in out["peak_how"].items():
         g = out["peak_gflops"][p]
         log(f"peak {p}: " + (f"{g:.0f} GFLOP/s = {how}" if g else f"unknown ({how})"))
@@ -544,6 +566,8 @@ def main(argv=None):
                         f"(default {PGD_STEPS})")
     p.add_argument("--pgd-batch", type=int, default=None,
                    help="images in the PGD-step measurement (default: the batch size)")
+    p.add_argument("--pgd-step-steps", type=int, default=None,
+                   help="steps timed in the PGD-step measurement (default: --pgd-steps)")
     p.add_argument("--pgd-chunk", type=int, default=None,
                    help="images per gradient pass in the package's PGD step "
                         f"(default: {attacks.CPU_CHUNK} on a CPU, the whole batch on a GPU)")
@@ -563,19 +587,21 @@ def main(argv=None):
     args = p.parse_args(argv)
     device = runtime.choose_device(args.device)
     defaults = {"n": 8192 if device.type == "cuda" else 256, "batch_size": 128, "repeats": 5}
-    for key, value in (QUICK if args.quick else defaults).items():
-        if getattr(args, key) is None:
+    for key, value in [*(QUICK.items() if args.quick else ()), *defaults.items()]:
+        if getattr(args, key) is None:  # explicit options first, then --quick's, then defaults
             setattr(args, key, value)
-    if args.n is None:
-        args.n = defaults["n"]
     chunks = (*args.chunk_sweep, *([] if args.pgd_chunk is None else [args.pgd_chunk]))
-    if min(args.n, args.batch_size, args.pgd_steps, args.repeats, *chunks) < 1:
-        p.error("--n, --batch-size, --pgd-steps, --repeats and chunk sizes must be ≥ 1")
+    sizes = (args.pgd_batch, args.pgd_step_steps)
+    if min(args.n, args.batch_size, args.pgd_steps, args.repeats, *chunks,
+           *(s for s in sizes if s is not None)) < 1:
+        p.error("--n, --batch-size, --pgd-steps, --pgd-batch, --pgd-step-steps, --repeats and "
+                "chunk sizes must be ≥ 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = run(n=args.n, batch_size=args.batch_size, pgd_steps=args.pgd_steps, device=device,
               data=args.data, channels_last=args.channels_last == "on",
-              pgd_batch=args.pgd_batch, pgd_chunk=args.pgd_chunk,
+              pgd_batch=args.pgd_batch, pgd_step_steps=args.pgd_step_steps,
+              pgd_chunk=args.pgd_chunk,
               chunk_sweep=tuple(args.chunk_sweep), repeats=args.repeats)
     if args.json_file:
         with atomic_write(args.json_file) as tmp:
