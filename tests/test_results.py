@@ -161,3 +161,49 @@ def test_spearman_margin():
     assert results.spearman_margin(1) == np.inf
     with pytest.raises(ValueError, match="positive integer"):
         results.spearman_margin(0)
+
+
+# ---------------------------------------------- sanity checks, inconclusive tests, seed margins
+
+
+def _row(verdict, quantity="q"):
+    return results.Row(quantity, 1.0, "claim", "src", verdict)
+
+
+def test_rows_accept_sanity_and_inconclusive_verdicts():
+    for v in (results.INCONCLUSIVE, results.SANITY_PASSED, results.SANITY_FAILED):
+        assert _row(v).verdict == v
+    assert results.sanity_verdict(True) == results.SANITY_PASSED
+    assert results.sanity_verdict(False) == results.SANITY_FAILED
+    assert results.is_sanity_check(_row(results.SANITY_FAILED))
+    assert not results.is_sanity_check(_row(results.INCONCLUSIVE))
+    with pytest.raises(ValueError, match="verdict"):
+        _row("sanity")
+
+
+def test_claim_summary_counts_only_tests():
+    rows = [_row("direction holds", "a"), _row("differs", "b"), _row(results.INCONCLUSIVE, "c"),
+            _row(results.SANITY_PASSED, "d"), _row(results.SANITY_PASSED, "e")]
+    text = results.claim_summary(rows)
+    assert text.startswith("Of the 3 tests in this run, 1 hold; 1 differ: *b*; "
+                           "1 are inconclusive: *c*.")
+    assert "2 sanity checks of the set-up, all passed" in text
+    failed = results.claim_summary([_row("direction holds"), _row(results.SANITY_FAILED, "x")])
+    assert failed.startswith("Of the 1 tests in this run, 1 hold.")
+    assert "1 of which failed: *x*" in failed
+    # verdict_summary would have counted the inconclusive row as holding; claim_summary does not
+    assert "0 hold" in results.claim_summary([_row(results.INCONCLUSIVE)])
+
+
+def test_t_quantile_and_seed_margin():
+    stats = pytest.importorskip("scipy.stats")
+    for dof in (1, 2, 4, 9, 30):
+        assert results.t_quantile_95(dof) == pytest.approx(stats.t.ppf(0.95, dof), abs=1e-3)
+    assert results.t_quantile_95(200) == pytest.approx(1.645)
+    with pytest.raises(ValueError, match="dof"):
+        results.t_quantile_95(0)
+    diffs = [0.3, 0.5, 0.4]
+    expected = stats.t.ppf(0.95, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
+    assert results.seed_margin(diffs) == pytest.approx(expected, rel=1e-3)
+    assert results.seed_margin(diffs, floor=1.0) == 1.0
+    assert results.seed_margin([0.4]) == np.inf  # one seed: no spread to judge by

@@ -406,3 +406,81 @@ def verdict_summary(rows) -> str:
         return f"In this run all {len(rows)} claims hold."
     return (f"In this run {held} of the {len(rows)} claims hold; these differ: "
             + "; ".join(f"*{q}*" for q in differ) + ".")
+
+
+# ----------------------------------------------------------------------------------------------
+# Sanity checks, inconclusive tests and margins from a few seeds
+# (appended for chapters 1-2; a row is either a test of a source's claim that could have failed
+# on this run, or a sanity check of the set-up, and summaries count only the tests)
+# ----------------------------------------------------------------------------------------------
+
+INCONCLUSIVE = "inconclusive"
+"""A test that this run cannot decide (no node the claim is about, a bound too loose to
+constrain anything): neither for nor against the claim."""
+SANITY_PASSED = "sanity check passed"
+SANITY_FAILED = "sanity check failed"
+SANITY_VERDICTS = (SANITY_PASSED, SANITY_FAILED)
+"""Verdicts of rows that follow from the set-up (e.g. weights that cannot move by construction):
+a failure means a bug, a pass says nothing about the sources."""
+TEST_VERDICTS = VERDICTS + (INCONCLUSIVE,)
+"""Verdicts of rows that test a source's claim."""
+VERDICTS = TEST_VERDICTS + SANITY_VERDICTS  # what ``Row`` accepts from here on
+
+
+def sanity_verdict(passed: bool) -> str:
+    """The verdict of a sanity check."""
+    return SANITY_PASSED if passed else SANITY_FAILED
+
+
+def is_sanity_check(row) -> bool:
+    """Whether ``row`` (a :class:`Row`) is a sanity check rather than a test."""
+    return row.verdict in SANITY_VERDICTS
+
+
+def claim_summary(rows) -> str:
+    """One paragraph from a list of :class:`Row`: how many *tests* hold, differ or are
+    inconclusive (naming the last two), and, apart, how many sanity checks passed. Unlike
+    :func:`verdict_summary`, sanity checks and inconclusive rows never count as holding."""
+    rows = list(rows)
+    tests = [r for r in rows if not is_sanity_check(r)]
+    checks = [r for r in rows if is_sanity_check(r)]
+    differ = [r.quantity for r in tests if r.verdict == "differs"]
+    open_ = [r.quantity for r in tests if r.verdict == INCONCLUSIVE]
+    held = len(tests) - len(differ) - len(open_)
+    text = f"Of the {len(tests)} tests in this run, {held} hold"
+    if differ:
+        text += f"; {len(differ)} differ: " + "; ".join(f"*{q}*" for q in differ)
+    if open_:
+        text += f"; {len(open_)} are inconclusive: " + "; ".join(f"*{q}*" for q in open_)
+    text += "."
+    if checks:
+        failed = [r.quantity for r in checks if r.verdict == SANITY_FAILED]
+        text += (f" Not counted: {len(checks)} sanity checks of the set-up, "
+                 + (f"{len(failed)} of which failed: " + "; ".join(f"*{q}*" for q in failed)
+                    if failed else "all passed") + ".")
+    return text
+
+
+T_95_ONE_SIDED = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796,
+                  1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717,
+                  1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697)
+"""Student's t quantile t_{0.95, ν} for ν = 1 … 30 degrees of freedom (beyond: ≈ 1.645)."""
+
+
+def t_quantile_95(dof: int) -> float:
+    """The one-sided 95 % quantile of Student's t with ``dof`` degrees of freedom."""
+    if isinstance(dof, bool) or not isinstance(dof, (int, np.integer)) or dof < 1:
+        raise ValueError(f"dof must be a positive integer, got {dof!r}")
+    return T_95_ONE_SIDED[dof - 1] if dof <= len(T_95_ONE_SIDED) else 1.645
+
+
+def seed_margin(diffs, floor: float = 0.0) -> float:
+    """What the mean of per-seed differences ``diffs`` (one per independent seed) must exceed to
+    count as a direction: the one-sided 5 % level of a t-test, t_{0.95, n−1} · sd / √n, and at
+    least ``floor``; infinite for fewer than two seeds (no spread to judge by). With few seeds
+    the t quantile is much larger than the 2 of a normal approximation (6.3 for two seeds)."""
+    diffs = np.asarray(diffs, dtype=float).ravel()
+    if diffs.size < 2:
+        return math.inf
+    sd = float(diffs.std(ddof=1))
+    return max(float(floor), t_quantile_95(diffs.size - 1) * sd / math.sqrt(diffs.size))
