@@ -10,3 +10,20 @@ def test_plotly_html_draws_with_the_page_plotly_and_escapes_script_end():
     assert html.count("</script>") == 1  # only the block's own end tag
     bundle = PlotlyFigure(fig)._repr_mimebundle_()
     assert bundle["application/vnd.plotly.v1+json"]["data"][0]["name"] == "</script><b>x"
+
+
+def test_frame_slider_shows_one_frame_at_a_time():
+    import pytest
+
+    from tsrobust.plotting import add_frame_slider
+
+    fig = go.Figure(go.Scatter(x=[0], y=[0], name="fixed"))
+    frames = [[go.Scatter(x=[i], y=[i]), go.Scatter(x=[i], y=[-i])] for i in range(3)]
+    add_frame_slider(fig, frames, ["a", "b", "c"], prefix="k = ", titles=["A", "B", "C"])
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["a", "b", "c"]
+    assert steps[1].args[0]["visible"] == [True, False, False, True, True, False, False]
+    assert steps[2].args[1]["title"] == "C" and fig.layout.title.text == "A"
+    assert [t.visible for t in fig.data] == [None, True, True, False, False, False, False]
+    with pytest.raises(ValueError, match="one label per frame"):
+        add_frame_slider(go.Figure(), frames, ["a"], prefix="")

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from tsrobust import results
 from tsrobust import theory as th
 from tsrobust.params import Setting
+from tsrobust.plotting import add_frame_slider
 from tsrobust.specialization import SPECIALIZED_NC, UNSPECIALIZED_NC, best_nc
 
 CHAPTER = "01_specialization_toys"
@@ -300,32 +301,26 @@ def training_slider_figure(toy: dict, *, lim: float, title: str):
     tx, ty = segments(toy["teacher_w"], toy["teacher_b"])
     fig.add_trace(go.Scatter(x=tx, y=ty, mode="lines", name="teacher boundaries",
                              line=dict(color="black", width=3, dash="dash")))
-    n_rec = len(toy["steps"])
     fan = toy["student_fan_out"]
     top = float(fan.max()) or 1.0
-    for r in range(n_rec):
+    frames = []
+    for r in range(len(toy["steps"])):
         strong = fan[r] >= STRONG_FAN_OUT * top
+        frames.append([])
         for flag, name, color in ((True, "students, large fan-out", "crimson"),
                                   (False, "students, small fan-out", "orange")):
-            keep = strong == flag
-            sx, sy = segments(toy["student_w"][r][keep], toy["student_b"][r][keep])
-            fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name=name, visible=(r == 0),
-                                     line=dict(color=color, width=2 if flag else 1),
-                                     opacity=1.0 if flag else 0.5, showlegend=True))
-    steps = []
-    for r in range(n_rec):
-        visible = [True, True] + [False] * (2 * n_rec)
-        visible[2 + 2 * r] = visible[3 + 2 * r] = True
-        steps.append(dict(method="update", args=[{"visible": visible},
-                                                 {"title": f"{title} — step {toy['steps'][r]}"}],
-                          label=str(int(toy["steps"][r]))))
+            sx, sy = segments(toy["student_w"][r][strong == flag],
+                              toy["student_b"][r][strong == flag])
+            frames[-1].append(go.Scatter(x=sx, y=sy, mode="lines", name=name,
+                                         line=dict(color=color, width=2 if flag else 1),
+                                         opacity=1.0 if flag else 0.5, showlegend=True))
     fig.update_layout(
-        title=f"{title} — step {toy['steps'][0]}", height=560,
+        height=560,
         xaxis=dict(title="x₁", range=[-lim, lim], constrain="domain"),
         yaxis=dict(title="x₂", range=[-lim, lim], scaleanchor="x", scaleratio=1),
-        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="training step: "),
-                      pad=dict(t=40))],
     )
+    add_frame_slider(fig, frames, [int(s) for s in toy["steps"]], prefix="training step: ",
+                     titles=[f"{title} — step {s}" for s in toy["steps"]])
     return fig
 
 
