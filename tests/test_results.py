@@ -185,12 +185,16 @@ def test_claim_summary_counts_only_tests():
     rows = [_row("direction holds", "a"), _row("differs", "b"), _row(results.INCONCLUSIVE, "c"),
             _row(results.SANITY_PASSED, "d"), _row(results.SANITY_PASSED, "e")]
     text = results.claim_summary(rows)
-    assert text.startswith("Of the 3 tests in this run, 1 hold; 1 differ: *b*; "
-                           "1 are inconclusive: *c*.")
+    assert text.startswith("Of the 3 tests in this run, 1 holds; 1 differs: *b*; "
+                           "1 is inconclusive: *c*.")
     assert "2 sanity checks of the set-up, all passed" in text
     failed = results.claim_summary([_row("direction holds"), _row(results.SANITY_FAILED, "x")])
-    assert failed.startswith("Of the 1 tests in this run, 1 hold.")
-    assert "1 of which failed: *x*" in failed
+    assert failed.startswith("Of the 1 tests in this run, 1 holds.")
+    assert "1 sanity check of the set-up, 1 of which failed: *x*" in failed
+    two = [_row("differs", "a"), _row("differs", "b"), _row(results.SANITY_PASSED)]
+    assert results.claim_summary(two) == ("Of the 2 tests in this run, 0 hold; 2 differ: *a*; "
+                                          "*b*. Not counted: 1 sanity check of the set-up, "
+                                          "passed.")
     # verdict_summary would have counted the inconclusive row as holding; claim_summary does not
     assert "0 hold" in results.claim_summary([_row(results.INCONCLUSIVE)])
 

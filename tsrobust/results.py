@@ -447,17 +447,20 @@ def claim_summary(rows) -> str:
     differ = [r.quantity for r in tests if r.verdict == "differs"]
     open_ = [r.quantity for r in tests if r.verdict == INCONCLUSIVE]
     held = len(tests) - len(differ) - len(open_)
-    text = f"Of the {len(tests)} tests in this run, {held} hold"
+    text = f"Of the {len(tests)} tests in this run, {held} hold{'s' if held == 1 else ''}"
     if differ:
-        text += f"; {len(differ)} differ: " + "; ".join(f"*{q}*" for q in differ)
+        text += (f"; {len(differ)} differ{'s' if len(differ) == 1 else ''}: "
+                 + "; ".join(f"*{q}*" for q in differ))
     if open_:
-        text += f"; {len(open_)} are inconclusive: " + "; ".join(f"*{q}*" for q in open_)
+        text += (f"; {len(open_)} {'is' if len(open_) == 1 else 'are'} inconclusive: "
+                 + "; ".join(f"*{q}*" for q in open_))
     text += "."
     if checks:
         failed = [r.quantity for r in checks if r.verdict == SANITY_FAILED]
-        text += (f" Not counted: {len(checks)} sanity checks of the set-up, "
+        text += (f" Not counted: {len(checks)} sanity check{'s' if len(checks) > 1 else ''} "
+                 f"of the set-up, "
                  + (f"{len(failed)} of which failed: " + "; ".join(f"*{q}*" for q in failed)
-                    if failed else "all passed") + ".")
+                    if failed else "all passed" if len(checks) > 1 else "passed") + ".")
     return text
 
 
