@@ -70,7 +70,7 @@ lr: Optional[float] = None  # SGD learning rate (momentum 0.9); None → profile
 toy_student_width: Optional[int] = None  # student nodes of the 2-D toy; None → profile value
 ls_student_width: Optional[int] = None  # student nodes, L-shape experiment; None → profile value
 weak_decay: Optional[float] = None  # p in the teacher fan-out ‖v*_j‖ ∝ 1/j^p; None → profile value
-aug_repeats: Optional[int] = None  # seeds per |D| of the augmentation experiment (≥ 2); None → profile
+aug_repeats: Optional[int] = None  # seeds per size of Aug(D) runs (≥ 2); None → profile value
 
 # %%
 import matplotlib.pyplot as plt

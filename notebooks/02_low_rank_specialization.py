@@ -493,10 +493,10 @@ display(Markdown(results.claim_summary(rows)))
 # learn across it only as far as the data extend, adversarial examples exploit those
 # directions, and augmentation that puts teacher-labelled data there repairs them. A row that
 # differs names the step of that argument that fails in this run. The bounds are another
-# matter: with the constants of the appendix and the run's own ε, they are informative only
-# inside 𝒳 and only where training has driven ‖g₁‖∞ low; they explain the *direction* of the
-# effects, not their size. The toy does not test source A's finding that *in-plane* adversarial
-# examples matter too (its Table 2): as §2.4 explains, its in-plane examples are unconstrained
-# attacks that happen to end closer to the data subspace, while ours are confined to it. The
-# CIFAR-10 chapters measure both ε_in and ε_out on real images with a teacher that is itself
-# trained.
+# matter: with the constants of the appendix and the run's own ε they can be informative at
+# best inside 𝒳, where training drives ‖g₁‖∞ low (the table of §2.6 counts how often); they
+# explain the *direction* of the effects, not their size. The toy does not test source A's
+# finding that *in-plane* adversarial examples matter too (its Table 2): as §2.4 explains, its
+# in-plane examples are unconstrained attacks that happen to end closer to the data subspace,
+# while ours are confined to it. The CIFAR-10 chapters measure both ε_in and ε_out on real
+# images with a teacher that is itself trained.

@@ -27,3 +27,17 @@ def test_frame_slider_shows_one_frame_at_a_time():
     assert [t.visible for t in fig.data] == [None, True, True, False, False, False, False]
     with pytest.raises(ValueError, match="one label per frame"):
         add_frame_slider(go.Figure(), frames, ["a"], prefix="")
+
+
+def test_plain_log_ticks_label_a_short_log_axis_in_plain_numbers():
+    import matplotlib.pyplot as plt
+
+    from tsrobust.plotting import plain_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.loglog([0.02, 0.2], [0.1, 0.5])
+    plain_log_ticks(ax.xaxis)
+    fig.canvas.draw()
+    labels = {t.get_text() for t in ax.get_xticklabels() if t.get_visible()}
+    assert {"0.02", "0.05", "0.1", "0.2"} <= labels
+    plt.close(fig)

@@ -478,8 +478,9 @@ def test_bound_formulas():
     m = T.lemma3_factor(2.0, 4, 0.0, 1.0)
     assert m == pytest.approx(10 / 2.0 * math.sqrt(4 / (2 * math.pi)))
     # Lemma 4 shrinks r by 5ε/|α|; nothing is left when that exceeds r, or when α = 0
-    assert T.lemma3_factor(2.0, 4, 0.1, 0.5) == pytest.approx(10 / 1.0 * math.sqrt(4 / (2 * math.pi)))
-    assert T.lemma3_factor(2.0, 4, 0.2, 0.5) == np.inf and T.lemma3_factor(2.0, 4, 0.1, 0.0) == np.inf
+    assert T.lemma3_factor(2.0, 4, 0.1, 0.5) == pytest.approx(10 * math.sqrt(4 / (2 * math.pi)))
+    assert T.lemma3_factor(2.0, 4, 0.2, 0.5) == np.inf
+    assert T.lemma3_factor(2.0, 4, 0.1, 0.0) == np.inf
     bound = T.theorem2_bound(0.01, np.array([0.5, np.nan, -0.5]), 2.0, 4, 30)
     expected = T.lemma3_factor(2.0, 4, 0.01, 0.5) * 30 * 0.01 / 0.5
     assert bound[0] == pytest.approx(expected) and math.isnan(bound[1])
@@ -500,7 +501,8 @@ def test_bound_formulas():
 def test_eps_alignment_measures_angle_and_bias():
     teacher = T.make_teacher(2, 2, 1, T.make_generator(3))
     with torch.no_grad():  # boundaries x₁ = −0.1 and x₂ = 0.2
-        teacher.hidden.weight.copy_(torch.eye(2)), teacher.hidden.bias.copy_(torch.tensor([0.1, -0.2]))
+        teacher.hidden.weight.copy_(torch.eye(2))
+        teacher.hidden.bias.copy_(torch.tensor([0.1, -0.2]))
     student = copy.deepcopy(teacher)
     with torch.no_grad():  # a positive scale changes no boundary
         student.hidden.weight.mul_(3.0), student.hidden.bias.mul_(3.0)

@@ -12,6 +12,8 @@ import html
 import json
 import uuid
 
+from matplotlib import ticker
+
 PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
 
 _LOADER = """<div id="{div}" class="tsrobust-plotly" style="width:100%;height:{height}px;"></div>
@@ -98,3 +100,12 @@ def add_frame_slider(fig, frames, labels, *, prefix: str, titles=None):
     fig.update_layout(sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix=prefix),
                                     pad=dict(t=40))])
     return fig
+
+
+def plain_log_ticks(axis) -> None:
+    """Label a matplotlib log axis (``ax.xaxis`` or ``ax.yaxis``) at 1, 2 and 5 × powers of ten
+    in plain numbers: its default labels overlap, or all but vanish, when the data span less than
+    a decade."""
+    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(ticker.NullFormatter())

@@ -85,8 +85,8 @@ def test_s_sweep_shares_the_set_up_across_s_and_keeps_its_shapes():
     assert arrays["ckpt_g1_sup"].shape == (3, 2, 5) and arrays["g1_sup"].shape == (3, 2)
     assert arrays["unspecialized"].dtype == bool
     assert values["s_values"] == [0.0, 0.05, 0.2] and len(values["mean_sin_out_best"]) == 3
-    # same seed, different s: same teacher and initialisation, so the same α before training
-    # differs only through training; at checkpoint 0 the in-plane angles are identical
+    # same seed, different s: same teacher, subspace and initialisation, so before training
+    # (checkpoint 0) the in-plane angles are identical
     assert np.allclose(arrays["ckpt_sin_in"][0, :, 0], arrays["ckpt_sin_in"][2, :, 0])
 
 

@@ -20,12 +20,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import plotly.graph_objects as go
 import torch
+from matplotlib import ticker
 from tqdm.auto import tqdm
 
 from tsrobust import results
 from tsrobust import theory as th
 from tsrobust.params import Setting
-from tsrobust.plotting import add_frame_slider
+from tsrobust.plotting import add_frame_slider, plain_log_ticks
 from tsrobust.specialization import SPECIALIZED_NC, UNSPECIALIZED_NC, best_nc
 
 CHAPTER = "01_specialization_toys"
@@ -568,8 +569,9 @@ def plot_augmentation_experiment(arrays: dict, *, d: int):
         ax1.errorbar(sizes, per_seed.mean(1), yerr=per_seed.std(1), marker=marker, capsize=3,
                      label=f"{name} (× {a['n_inputs'][-1, k] // sizes[-1]} inputs)")
     ax1.set_xscale("log"), ax1.set_yscale("log")
+    plain_log_ticks(ax1.yaxis)
     ax1.set_xticks(sizes, [str(n) for n in sizes])
-    ax1.minorticks_off()
+    ax1.xaxis.set_minor_locator(ticker.NullLocator())
     ax1.set_xlabel("size |D| of the original data set")
     ax1.set_ylabel("mean ε-alignment error over teacher nodes")
     ax1.set_title(f"Teacher-agnostic vs teacher-aware augmentation (d = {d})")
@@ -623,8 +625,9 @@ def gradient_summary(values: dict, arrays: dict, angles_deg) -> str:
         f"{shift.max():.1f} (θ = {angles[shift.argmax()]:.0f}°) standard errors, and the formula "
         f"with the disputed factor ‖w*‖/‖w‖ replaced by 1 would move it by at least "
         f"{factor.min():.1f} (θ = {angles[factor.argmin()]:.0f}°) to {factor.max():.1f} "
-        f"(θ = {angles[factor.argmax()]:.0f}°) standard errors" + (" — at equal norms the check cannot tell the two apart."
-                              if factor.max() == 0 else "."))
+        f"(θ = {angles[factor.argmax()]:.0f}°) standard errors"
+        + (" — at equal norms the check cannot tell the two apart." if factor.max() == 0
+           else "."))
 
 
 def toy_alignment_summary(values: dict, arrays: dict) -> str:

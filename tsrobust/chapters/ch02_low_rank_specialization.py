@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib import ticker
 import plotly.graph_objects as go
 from tqdm.auto import tqdm
 
 from tsrobust import results
 from tsrobust import theory as th
 from tsrobust.params import Setting
-from tsrobust.plotting import add_frame_slider
+from tsrobust.plotting import add_frame_slider, plain_log_ticks
 from tsrobust.specialization import SPECIALIZED_NC, UNSPECIALIZED_NC
 
 CHAPTER = "02_low_rank_specialization"
@@ -64,14 +63,15 @@ SETTINGS = {
                                  doc="refresh the adversarial training inputs every … steps"),
     "n_attack": Setting(int, smoke=500, gpu=5000, paper=5000, min=1,
                         doc="evaluation inputs attacked by the probe"),
-    "aug_steps": Setting(int, smoke=1000, gpu=20_000, paper=20_000, cpu=5000, min=1,
+    "aug_steps": Setting(int, smoke=1000, gpu=20_000, paper=20_000, cpu=3000, min=1,
                          doc="training steps of each run of the augmentation comparison"),
     "aug_repeats": Setting(int, smoke=2, gpu=5, paper=5, cpu=3, min=2,
                            doc="independent seeds (teacher, subspace, data, initialisation) of "
                                "the augmentation comparison"),
     "s_values": Setting(tuple, smoke=(0.0, 0.02, 0.05, 0.1, 0.2),
                         gpu=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
-                        paper=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5), min=0.0,
+                        paper=(0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
+                        cpu=(0.0, 0.02, 0.05, 0.1, 0.2), min=0.0,
                         doc="off-subspace spreads s of the s sweep: 0 first (sanity checks), "
                             "then at least two increasing s > 0 (tests)"),
     "sweep_d_subs": Setting(tuple, smoke=(2, 5, 8, 11), gpu=(2, 4, 6, 8, 10, 12, 14, 16, 18),
@@ -88,8 +88,9 @@ SETTINGS = {
 }
 """Parameters of chapter 2 (``tsrobust.params.resolve``). The source gives no sizes for this
 toy: smoke is sized for a CPU in about two minutes; gpu and paper are larger runs of the same
-toy; cpu keeps the paper's networks and data but trains the sweeps and the augmentation
-comparison for fewer steps and seeds, so that the chapter stays within hours on a CPU."""
+toy; cpu keeps the paper's networks, data and single runs but runs the sweeps and the
+augmentation comparison over fewer points, seeds and steps, so that the whole chapter stays
+within a few hours on one CPU core."""
 
 
 def check_settings(cfg) -> None:
@@ -620,14 +621,6 @@ def _loglog_slope(x, y) -> float:
     return float(np.polyfit(np.log(x[keep]), np.log(y[keep]), 1)[0])
 
 
-def _plain_log_ticks(axis) -> None:
-    """Label a log axis at 1, 2 and 5 × powers of ten in plain numbers (its default labels
-    overlap when the data span less than a decade)."""
-    axis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
-    axis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-    axis.set_minor_formatter(ticker.NullFormatter())
-
-
 def plot_scaling(arrays: dict):
     """Figure 2.7: how the measured angles follow Theorem 2's ε, r and α
     (``off_subspace_sweep`` arrays): left, the mean smallest in-plane sine against ‖g₁‖∞ over
@@ -664,8 +657,8 @@ def plot_scaling(arrays: dict):
     axes[2].set_title("Across teacher nodes: angle vs α (bound ∝ 1/α)")
     axes[2].legend(fontsize=7)
     for ax in axes[:2]:
-        _plain_log_ticks(ax.xaxis), _plain_log_ticks(ax.yaxis)
-    _plain_log_ticks(axes[2].yaxis)
+        plain_log_ticks(ax.xaxis), plain_log_ticks(ax.yaxis)
+    plain_log_ticks(axes[2].yaxis)
     fig.tight_layout()
     return fig
 
