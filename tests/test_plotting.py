@@ -10,3 +10,34 @@ def test_plotly_html_draws_with_the_page_plotly_and_escapes_script_end():
     assert html.count("</script>") == 1  # only the block's own end tag
     bundle = PlotlyFigure(fig)._repr_mimebundle_()
     assert bundle["application/vnd.plotly.v1+json"]["data"][0]["name"] == "</script><b>x"
+
+
+def test_frame_slider_shows_one_frame_at_a_time():
+    import pytest
+
+    from tsrobust.plotting import add_frame_slider
+
+    fig = go.Figure(go.Scatter(x=[0], y=[0], name="fixed"))
+    frames = [[go.Scatter(x=[i], y=[i]), go.Scatter(x=[i], y=[-i])] for i in range(3)]
+    add_frame_slider(fig, frames, ["a", "b", "c"], prefix="k = ", titles=["A", "B", "C"])
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["a", "b", "c"]
+    assert steps[1].args[0]["visible"] == [True, False, False, True, True, False, False]
+    assert steps[2].args[1]["title"] == "C" and fig.layout.title.text == "A"
+    assert [t.visible for t in fig.data] == [None, True, True, False, False, False, False]
+    with pytest.raises(ValueError, match="one label per frame"):
+        add_frame_slider(go.Figure(), frames, ["a"], prefix="")
+
+
+def test_plain_log_ticks_label_a_short_log_axis_in_plain_numbers():
+    import matplotlib.pyplot as plt
+
+    from tsrobust.plotting import plain_log_ticks
+
+    fig, ax = plt.subplots()
+    ax.loglog([0.02, 0.2], [0.1, 0.5])
+    plain_log_ticks(ax.xaxis)
+    fig.canvas.draw()
+    labels = {t.get_text() for t in ax.get_xticklabels() if t.get_visible()}
+    assert {"0.02", "0.05", "0.1", "0.2"} <= labels
+    plt.close(fig)

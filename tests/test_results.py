@@ -154,9 +154,8 @@ def test_paired_margin_and_summary():
     assert results.paired_margin([1.0], [0.0], floor=0.02) == 0.02  # one pair: no spread
     rows = [results.Row("x", 1.0, "p", "s", "direction holds"),
             results.Row("y", 2.0, "p", "s", "differs")]
-    assert results.verdict_summary(rows) == \
-        "In this run 1 of the 2 claims hold; these differ: *y*."
-    assert results.verdict_summary(rows[:1]) == "In this run all 1 claims hold."
+    assert results.claim_summary(rows) == "Of the 2 tests in this run, 1 holds; 1 differs: *y*."
+    assert results.claim_summary(rows[:1]) == "Of the 1 tests in this run, 1 holds."
 
 
 def test_spearman_margin():
@@ -261,10 +260,51 @@ def test_committed_records_name_a_clean_commit():
         assert re.fullmatch(r"[0-9a-f]{12}", commit), f"{path}: commit {commit!r}"
 
 
-def test_verdict_summary_counts_tests_only():
-    rows = [results.Row("a", "1", "1", "s", "reproduced"),
-            results.Row("b", "1", "2", "s", "differs"),
-            results.Row("c", "0", "0", "s", results.sanity_check(True))]
-    text = results.verdict_summary(rows)
-    assert "1 of the 2 claims hold" in text and "*b*" in text
-    assert "1 sanity check passes" in text
+# ---------------------------------------------- sanity checks, inconclusive tests, seed margins
+
+
+def _row(verdict, quantity="q"):
+    return results.Row(quantity, 1.0, "claim", "src", verdict)
+
+
+def test_rows_accept_sanity_and_inconclusive_verdicts():
+    for v in (results.INCONCLUSIVE, results.SANITY_PASSES, results.SANITY_FAILS):
+        assert _row(v).verdict == v
+    assert results.sanity_check(True) == results.SANITY_PASSES
+    assert results.sanity_check(False) == results.SANITY_FAILS
+    assert not results.is_test(_row(results.SANITY_FAILS))
+    assert results.is_test(_row(results.INCONCLUSIVE))
+    with pytest.raises(ValueError, match="verdict"):
+        _row("sanity")
+
+
+def test_claim_summary_counts_only_tests():
+    rows = [_row("direction holds", "a"), _row("differs", "b"), _row(results.INCONCLUSIVE, "c"),
+            _row(results.SANITY_PASSES, "d"), _row(results.SANITY_PASSES, "e")]
+    text = results.claim_summary(rows)
+    assert text.startswith("Of the 3 tests in this run, 1 holds; 1 differs: *b*; "
+                           "1 is inconclusive: *c*.")
+    assert "2 sanity checks of the set-up, all passed" in text
+    failed = results.claim_summary([_row("direction holds"), _row(results.SANITY_FAILS, "x")])
+    assert failed.startswith("Of the 1 tests in this run, 1 holds.")
+    assert "1 sanity check of the set-up, 1 of which failed: *x*" in failed
+    two = [_row("differs", "a"), _row("differs", "b"), _row(results.SANITY_PASSES)]
+    assert results.claim_summary(two) == ("Of the 2 tests in this run, 0 hold; 2 differ: *a*; "
+                                          "*b*. Not counted: 1 sanity check of the set-up, "
+                                          "passed.")
+    # an inconclusive row never counts as holding
+    assert "0 hold" in results.claim_summary([_row(results.INCONCLUSIVE)])
+
+
+def test_t_quantile_and_seed_margin():
+    stats = pytest.importorskip("scipy.stats")
+    for dof in (1, 2, 4, 9, 30):
+        assert results.t_quantile_95(dof) == pytest.approx(stats.t.ppf(0.95, dof), abs=1e-3)
+    assert results.t_quantile_95(200) == pytest.approx(1.645)
+    with pytest.raises(ValueError, match="dof"):
+        results.t_quantile_95(0)
+    diffs = [0.3, 0.5, 0.4]
+    expected = stats.t.ppf(0.95, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
+    assert results.seed_margin(diffs) == pytest.approx(expected, rel=1e-3)
+    assert results.seed_margin(diffs, floor=1.0) == 1.0
+    assert results.seed_margin([0.4]) == np.inf  # one seed: no spread to judge by

@@ -403,3 +403,209 @@ def test_one_sgd_momentum_and_no_chapter_here():
 
     assert T.MOMENTUM is training.MOMENTUM  # one SGD momentum for the package
     assert not hasattr(T, "CH01_SETTINGS") and not hasattr(T, "CH02_SETTINGS")
+
+
+# ------------------------------------------- the theorems' hypotheses and bounds (source A, D)
+
+
+def test_gradient_check_at_unequal_norms_can_tell_the_norm_factor():
+    thetas, sizes = [math.pi / 3, 2 * math.pi / 3], [1_000, 100_000]
+    equal, arrays_eq = T.gradient_check(3, thetas, sizes, 3, T.make_generator(0), progress=False)
+    assert np.all(arrays_eq["norm_factor_shift_z"] == 0.0)  # ‖w*‖/‖w‖ = 1: nothing to tell
+    values, arrays = T.gradient_check(3, thetas, sizes, 3, T.make_generator(0), norm_w=1.5,
+                                      norm_w_star=0.6, progress=False)
+    assert (values["norm_w"], values["norm_w_star"]) == (1.5, 0.6)
+    assert values["z_max"] < 6.0  # the formula with ‖w*‖/‖w‖ passes at unequal norms
+    assert np.all(arrays["norm_factor_shift_z"] > 10.0)  # the factor 1 would be seen
+    w, w_star = T.vectors_at_angle(thetas[0], 3, norm_w=1.5, norm_w_star=0.6)
+    g = T.relu_population_gradient(w, w_star)
+    assert np.allclose(arrays["analytic"][0], g.numpy())
+    # planted: the formula with the factor 1 instead of ‖w*‖/‖w‖ fails against Monte Carlo
+    wrong = g + (0.6 / 1.5 - 1) * math.sin(thetas[0]) * w / (2 * math.pi)
+    mean, se = T.relu_gradient_monte_carlo(w, w_star, 200_000, T.make_generator(9))
+    assert ((mean - g).abs() / se).max() < 5.0 and ((mean - wrong).abs() / se).max() > 10.0
+    with pytest.raises(ValueError, match="norms"):
+        T.gradient_check(3, thetas, sizes, 2, T.make_generator(0), norm_w=0.0, progress=False)
+
+
+def test_hidden_gradient_is_the_backpropagated_gradient():
+    g = T.make_generator(0)
+    teacher, student = T.make_teacher(4, 3, 2, g), T.make_student(4, 5, 2, g)
+    x = T.gaussian_inputs(30, 4, g)
+    pre = student.hidden(x)
+    pre.retain_grad()
+    (0.5 * (student.fan_out(torch.relu(pre)) - teacher(x)).pow(2).sum()).backward()
+    assert torch.allclose(T.hidden_gradient(student, teacher, x), pre.grad)
+    assert T.hidden_gradient(copy.deepcopy(teacher), teacher, x).abs().max() == 0.0
+
+
+def test_data_region_quantiles():
+    g = T.make_generator(1)
+    u = T.random_subspace(6, 2, g)
+    x = T.low_rank_inputs(5000, u, g, off_subspace_std=0.1)
+    inside, rho_in, rho_out = T.data_region(x, u, 0.9)
+    # two independent 90 % quantiles: about 81 % of the inputs lie in R
+    assert 0.78 < inside.double().mean().item() < 0.84
+    assert rho_in == pytest.approx(math.sqrt(-2 * math.log(0.1)), rel=0.05)  # χ with 2 dof
+    assert 0.1 < rho_out < 0.4  # ≈ 0.1 × χ with 4 dof
+    with pytest.raises(ValueError, match="quantile"):
+        T.data_region(x, u, 0.0)
+
+
+def test_observation_hand_case():
+    # node j's boundary is x₁ = 0; observer 0 is active where x₂ > 0, observer 1 where x₂ > 5
+    w, b = torch.tensor([[1.0, 0.0]]), torch.tensor([0.0])
+    net = T.TwoLayerReLU(2, 2, 1)
+    with torch.no_grad():
+        net.hidden.weight.copy_(torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
+        net.hidden.bias.copy_(torch.tensor([0.0, -5.0]))
+    x = torch.tensor([[0.01, 1.0], [0.01, -1.0], [2.0, 6.0]], dtype=torch.float64)
+    assert T.observation(w, b, net, x).tolist() == [[True, False]]  # (2, 6) is far from x₁ = 0
+    assert T.observation(w, b, net, x, band=3.0).tolist() == [[True, True]]
+
+
+def test_projected_sines_hand_case():
+    e12 = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], dtype=torch.float64)
+    a = torch.tensor([[1.0, 0.0, 7.0], [0.0, 0.0, 1.0]])
+    b = torch.tensor([[1.0, 1.0, 0.0], [-2.0, 0.0, 0.0]])
+    s = T.projected_sines(a, b, e12)
+    assert s[0, 0].item() == pytest.approx(math.sqrt(0.5))
+    assert s[0, 1].item() == pytest.approx(0.0, abs=1e-7)  # anti-parallel: sin θ = 0
+    assert math.isnan(s[1, 0].item())  # the first row of a has no part in the plane
+
+
+def test_bound_formulas():
+    m = T.lemma3_factor(2.0, 4, 0.0, 1.0)
+    assert m == pytest.approx(10 / 2.0 * math.sqrt(4 / (2 * math.pi)))
+    # Lemma 4 shrinks r by 5ε/|α|; nothing is left when that exceeds r, or when α = 0
+    assert T.lemma3_factor(2.0, 4, 0.1, 0.5) == pytest.approx(10 * math.sqrt(4 / (2 * math.pi)))
+    assert T.lemma3_factor(2.0, 4, 0.2, 0.5) == np.inf
+    assert T.lemma3_factor(2.0, 4, 0.1, 0.0) == np.inf
+    bound = T.theorem2_bound(0.01, np.array([0.5, np.nan, -0.5]), 2.0, 4, 30)
+    expected = T.lemma3_factor(2.0, 4, 0.01, 0.5) * 30 * 0.01 / 0.5
+    assert bound[0] == pytest.approx(expected) and math.isnan(bound[1])
+    assert bound[2] == pytest.approx(expected)  # |α|
+    # the bound is linear in ε (once the shrink of r is negligible) and ∝ 1/r
+    assert T.theorem2_bound(1e-6, 1.0, 4.0, 4, 30) == pytest.approx(
+        0.5 * T.theorem2_bound(2e-6, 1.0, 4.0, 4, 30), rel=1e-5)
+    assert T.theorem2_bound(1e-6, 1.0, 4.0, 4, 30) == pytest.approx(
+        0.5 * T.theorem2_bound(1e-6, 1.0, 2.0, 4, 30), rel=1e-5)
+    cor = T.corollary1_bound(0.01, np.array([3.0, 3.0]), 2.0, 4, 30, np.array([0.5, 0.0]))
+    assert cor[0] == pytest.approx(3.0 * T.lemma3_factor(2.0, 4, 0.0, 1.0) * 30 * 0.01 / 0.5)
+    assert cor[1] == np.inf  # c₀ = 0: a node aligned with another is not covered
+    assert T.slide_alignment_bound(0.01, 0.5, 16, 9) == pytest.approx(5 * 64 * 3 * 0.01 / 0.5)
+    assert T.slide_alignment_bound(0.01, 0.5, 16, 9, aware=True) == pytest.approx(
+        5 * 64 * 0.01 / 0.5)
+
+
+def test_eps_alignment_measures_angle_and_bias():
+    teacher = T.make_teacher(2, 2, 1, T.make_generator(3))
+    with torch.no_grad():  # boundaries x₁ = −0.1 and x₂ = 0.2
+        teacher.hidden.weight.copy_(torch.eye(2))
+        teacher.hidden.bias.copy_(torch.tensor([0.1, -0.2]))
+    student = copy.deepcopy(teacher)
+    with torch.no_grad():  # a positive scale changes no boundary
+        student.hidden.weight.mul_(3.0), student.hidden.bias.mul_(3.0)
+    assert np.allclose(T.eps_alignment(student, teacher)["error"], 0.0, atol=1e-7)
+    phi = 0.2
+    rot = torch.tensor([[math.cos(phi), -math.sin(phi)], [math.sin(phi), math.cos(phi)]],
+                       dtype=torch.float64)
+    with torch.no_grad():
+        student.hidden.weight.copy_(teacher.hidden.weight @ rot.T)
+        student.hidden.bias.copy_(teacher.hidden.bias + torch.tensor([0.5, 0.0]))
+    out = T.eps_alignment(student, teacher)
+    assert out["sine"][1] == pytest.approx(math.sin(phi))
+    assert out["bias_gap"][0] == pytest.approx(0.5)  # ‖w̃*‖ = 1
+    assert out["error"][0] == pytest.approx(max(math.sin(phi), 0.5))
+    assert out["student"].tolist() == [0, 1]
+
+
+def test_min_q_inverse_norm():
+    assert T.min_q_inverse_norm(torch.eye(3)) == pytest.approx(1.0)
+    # inverse of diag(2, 4) has column sums 0.5 and 0.25
+    assert T.min_q_inverse_norm(torch.tensor([[2.0, 0.0], [0.0, 4.0]])) == pytest.approx(0.5)
+    # the singular pair (parallel columns) is skipped; the best invertible pair is used
+    v = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 1.0]])
+    assert T.min_q_inverse_norm(v) == pytest.approx(1.0)
+    assert T.min_q_inverse_norm(torch.tensor([[1.0], [0.0]])) == math.inf  # one observer, C = 2
+    # the column-sum norm, not the row-sum one: Q⁻¹ = [[1, −1], [0, 1]] has column sums 1, 2
+    q = torch.tensor([[1.0, 1.0], [0.0, 1.0]])
+    assert T.min_q_inverse_norm(q) == pytest.approx(2.0)
+
+
+def test_theorem2_and_corollary1_reports():
+    g = T.make_generator(5)
+    teacher = T.make_teacher(6, 3, 2, g)
+    u = T.random_subspace(6, 3, g)
+    x = T.low_rank_inputs(3000, u, g, off_subspace_std=0.1)
+    copy_rep = T.theorem2_report(copy.deepcopy(teacher), teacher, x, u,
+                                 best_student=np.arange(3))
+    assert copy_rep["eps"] == 0.0 and copy_rep["k_total"] == 6
+    assert np.allclose(copy_rep["sin_in_min"], 0.0, atol=1e-6)
+    assert np.allclose(copy_rep["sin_out_best"], 0.0, atol=1e-6)
+    assert np.allclose(copy_rep["bound_in"][np.isfinite(copy_rep["alpha"])], 0.0)
+    assert copy_rep["rho_out"] > 0 and np.all(copy_rep["r_in"] <= copy_rep["rho_in"])
+    student = T.make_student(6, 8, 2, g)
+    rep = T.theorem2_report(student, teacher, x, u)
+    assert rep["eps"] > 0 and rep["sin_in_min"].shape == (3,) and "sin_in_best" not in rep
+    assert np.all(rep["bound_in"][np.isfinite(rep["alpha"])] > 0)
+    assert np.all(rep["slide_in"][np.isfinite(rep["alpha"])] > 0)
+    cor = T.corollary1_report(student, teacher, x, u)
+    assert cor["bound"].shape == (8,) and cor["eps"] == pytest.approx(rep["eps"])
+    assert np.allclose(cor["fan_out_inf"], student.fan_out.weight.detach().abs().amax(0).numpy())
+    assert np.all(cor["c0"] >= 0) and np.all(cor["n_observers"] <= 7)
+
+
+def test_data_adversarial_solves_the_linear_case_and_ignores_the_teacher():
+    a = torch.tensor([3.0, -4.0, 0.0], dtype=torch.float64)
+    student = _linear(a.tolist())
+    x = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 1.0]], dtype=torch.float64)
+    y = torch.tensor([[10.0], [-10.0]], dtype=torch.float64)
+    s = torch.sign(x @ a - y[:, 0])
+    x2 = T.data_adversarial(student, x, y, eps=0.5, steps=30)
+    assert torch.allclose(x2, x + 0.5 * s[:, None] * a / a.norm(), atol=1e-6)
+
+
+def test_label_and_teacher_targets_of_augmented_batches():
+    g = T.make_generator(0)
+    teacher, student = T.make_teacher(4, 2, 1, g), T.make_student(4, 3, 1, g)
+    x = T.gaussian_inputs(20, 4, g)
+    with torch.no_grad():
+        y = teacher(x)
+    for kind in ("oracle_adversarial", "data_adversarial"):
+        aug = T.Augmentation(kind, eps=0.5, attack_steps=3)
+        x_t, y_t = T.augmented_batch(aug, x, y, student, teacher, T.make_generator(1))
+        assert torch.allclose(y_t, teacher(x_t))  # teacher-target: f*(x′)
+        label = T.Augmentation(kind, eps=0.5, attack_steps=3, target="label")
+        x_l, y_l = T.augmented_batch(label, x, y, student, teacher, T.make_generator(1))
+        assert torch.equal(x_l, x_t)
+        # label-target: the label of the original input (the batch is drawn in random order)
+        originals = torch.randperm(20, generator=T.make_generator(1))
+        assert torch.equal(y_l, y[originals])
+        assert ((x_l - x[originals]).norm(dim=1) <= 0.5 + 1e-9).all()
+        assert not torch.allclose(y_l, y_t)
+    with pytest.raises(ValueError, match="target"):
+        T.Augmentation("gaussian", std=0.1, target="oracle")
+    hist = T.train_two_layer(student, teacher, x, steps=5, lr=0.05, generator=g, progress=False,
+                             augmentation=T.Augmentation("data_adversarial", eps=0.3,
+                                                         attack_steps=2, target="label"))
+    assert len(hist.loss) == 2
+
+
+def test_teacher_agnostic_and_aware_augmentations():
+    g = T.make_generator(0)
+    teacher = T.make_teacher(5, 3, 1, g)
+    x = T.gaussian_inputs(4, 5, g)
+    agnostic = T.teacher_agnostic_augmentation(x, 0.1)
+    assert agnostic.shape == ((2 * 5 + 1) * 4, 5)  # the slide's |D′| = (2d + 1)|D|
+    assert torch.equal(agnostic[:4], x)
+    assert torch.allclose(agnostic[4] - x[0], 0.1 * torch.eye(5, dtype=torch.float64)[0])
+    aware = T.teacher_aware_augmentation(x, teacher, 0.1)
+    assert aware.shape == ((2 * 3 + 1) * 4, 5)
+    steps = (aware[4:4 + 6] - x[0]).norm(dim=1)
+    assert torch.allclose(steps, torch.full((6,), 0.1, dtype=torch.float64))
+    # the steps run along the teacher's normals: they change the teacher's pre-activations only
+    normal = teacher.hidden.weight[0] / teacher.hidden.weight[0].norm()
+    assert torch.allclose(aware[4] - x[0], 0.1 * normal)
+    with pytest.raises(ValueError, match="delta"):
+        T.teacher_agnostic_augmentation(x, 0.0)

@@ -29,9 +29,13 @@ from tsrobust.runtime import choose_device, resolve_precision
 RESULTS_ENV = "TSROBUST_RESULTS"
 """Environment variable naming the results root (default: ``results/`` of the book's folder)."""
 
-VERDICTS = ("reproduced", "direction holds", "differs")
+VERDICTS = ("reproduced", "direction holds", "differs", "inconclusive")
+"""Verdicts of a row that tests a source's claim; *inconclusive*: this run cannot decide it (no
+node the claim is about, a bound too loose to constrain anything, an effect below the noise)."""
+INCONCLUSIVE = VERDICTS[3]
 
-SANITY_VERDICTS = ("sanity check passes", "sanity check fails")
+SANITY_PASSES, SANITY_FAILS = "sanity check passes", "sanity check fails"
+SANITY_VERDICTS = (SANITY_PASSES, SANITY_FAILS)
 """Verdicts of a row that holds by construction on a correct run (an exact count, an area that
 the construction makes 0): it checks the code, not the paper, so it is shown and counted apart
 from :data:`VERDICTS` (see :func:`sanity_check`)."""
@@ -412,22 +416,6 @@ def spearman_margin(n: int) -> float:
     return SPEARMAN_Z / math.sqrt(n - 1) if n > 1 else math.inf
 
 
-def verdict_summary(rows) -> str:
-    """One sentence from a list of :class:`Row`: how many claims hold, and which differ. Only
-    tests count as claims; sanity checks (:func:`is_test`) are counted after them."""
-    rows = list(rows)
-    tests = [r for r in rows if is_test(r)]
-    differ = [r.quantity for r in tests if r.verdict == "differs"]
-    held = len(tests) - len(differ)
-    if not differ:
-        text = f"In this run all {len(tests)} claims hold."
-    else:
-        text = (f"In this run {held} of the {len(tests)} claims hold; these differ: "
-                + "; ".join(f"*{q}*" for q in differ) + ".")
-    sanity = sanity_counts(rows)
-    return f"{text} Besides: {sanity}." if sanity else text
-
-
 # --------------------------------------------------------------------------------------------
 # Sanity checks: rows true by construction, shown and counted apart from the tests
 # --------------------------------------------------------------------------------------------
@@ -496,3 +484,59 @@ def largest_recorded(run: Result, settings: dict) -> Result:
         if rec is not None and rec.provenance.get("parameters") == wanted:
             return rec
     return run
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries that count tests only, and margins from a few seeds
+# --------------------------------------------------------------------------------------------
+
+def claim_summary(rows) -> str:
+    """One paragraph from a list of :class:`Row`: how many *tests* hold, differ or are
+    inconclusive (naming the last two), and, apart, how many sanity checks passed: sanity checks
+    and inconclusive rows never count as holding."""
+    rows = list(rows)
+    tests = [r for r in rows if is_test(r)]
+    checks = [r for r in rows if not is_test(r)]
+    differ = [r.quantity for r in tests if r.verdict == "differs"]
+    open_ = [r.quantity for r in tests if r.verdict == INCONCLUSIVE]
+    held = len(tests) - len(differ) - len(open_)
+    text = f"Of the {len(tests)} tests in this run, {held} hold{'s' if held == 1 else ''}"
+    if differ:
+        text += (f"; {len(differ)} differ{'s' if len(differ) == 1 else ''}: "
+                 + "; ".join(f"*{q}*" for q in differ))
+    if open_:
+        text += (f"; {len(open_)} {'is' if len(open_) == 1 else 'are'} inconclusive: "
+                 + "; ".join(f"*{q}*" for q in open_))
+    text += "."
+    if checks:
+        failed = [r.quantity for r in checks if r.verdict == SANITY_FAILS]
+        text += (f" Not counted: {len(checks)} sanity check{'s' if len(checks) > 1 else ''} "
+                 f"of the set-up, "
+                 + (f"{len(failed)} of which failed: " + "; ".join(f"*{q}*" for q in failed)
+                    if failed else "all passed" if len(checks) > 1 else "passed") + ".")
+    return text
+
+
+T_95_ONE_SIDED = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796,
+                  1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717,
+                  1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697)
+"""Student's t quantile t_{0.95, ν} for ν = 1 … 30 degrees of freedom (beyond: ≈ 1.645)."""
+
+
+def t_quantile_95(dof: int) -> float:
+    """The one-sided 95 % quantile of Student's t with ``dof`` degrees of freedom."""
+    if isinstance(dof, bool) or not isinstance(dof, (int, np.integer)) or dof < 1:
+        raise ValueError(f"dof must be a positive integer, got {dof!r}")
+    return T_95_ONE_SIDED[dof - 1] if dof <= len(T_95_ONE_SIDED) else 1.645
+
+
+def seed_margin(diffs, floor: float = 0.0) -> float:
+    """What the mean of per-seed differences ``diffs`` (one per independent seed) must exceed to
+    count as a direction: the one-sided 5 % level of a t-test, t_{0.95, n−1} · sd / √n, and at
+    least ``floor``; infinite for fewer than two seeds (no spread to judge by). With few seeds
+    the t quantile is much larger than the 2 of a normal approximation (6.3 for two seeds)."""
+    diffs = np.asarray(diffs, dtype=float).ravel()
+    if diffs.size < 2:
+        return math.inf
+    sd = float(diffs.std(ddof=1))
+    return max(float(floor), t_quantile_95(diffs.size - 1) * sd / math.sqrt(diffs.size))

@@ -11,8 +11,13 @@
   (``l_shape``) and its footnote-4 split (``fan_out_by_specialization``);
 * inputs in / near a d′-dimensional subspace 𝒳 of R^d (``low_rank_inputs``), ``projected_angle``
   (Theorem 2), ``paired_eps_in_out`` (Eq. 2, measured as in §5.3, one student per teacher node);
-* ``oracle_adversarial`` (Eq. 3, PGD on the ℓ2 distance between student and teacher outputs) and
-  ``adversarial_probe``;
+* ``oracle_adversarial`` (Eq. 3, PGD on the ℓ2 distance between student and teacher outputs),
+  ``data_adversarial`` (Eq. 4, PGD against the original input's label) and
+  ``adversarial_probe``; label- and teacher-target training (§4.2, ``Augmentation``) and the
+  talk's teacher-agnostic / teacher-aware augmentations of a data set;
+* the theorems' hypotheses and bounds measured on a trained run: ‖g₁‖∞ (``hidden_gradient``),
+  observation, Theorem 2 (``theorem2_report``), Corollary 1 (``corollary1_report``), the talk's
+  gradient condition (``slide_alignment_bound``) and ε-alignment (``eps_alignment``);
 * ``boundary_segment`` (the geometry of 2-D figures) and ``spearman``.
 
 Every random draw takes an explicit ``torch.Generator``; nothing here touches global seeds. The
@@ -24,6 +29,7 @@ another device (a GPU) and brings the networks back to the CPU for measuring.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -202,36 +208,44 @@ GATING_ERROR = 0.1
 
 @single_threaded
 def gradient_check(
-    d: int, thetas, sample_sizes, repeats: int, generator: torch.Generator, *, progress: bool = True
+    d: int, thetas, sample_sizes, repeats: int, generator: torch.Generator, *,
+    norm_w: float = 1.0, norm_w_star: float = 1.0, progress: bool = True
 ):
     """Analytic population gradient vs Monte Carlo for several angles θ and sample sizes N (source
     D, "An Analytic Formula").
 
-    For each θ (‖w‖ = ‖w*‖ = 1) and N, draws ``repeats`` independent estimates. Returns
-    ``(values, arrays)``: arrays ``rms_error[θ, N]`` (root mean square over repeats of
-    ‖ĝ_N − g‖), ``mean_stderr[θ, N]`` (the estimates' own standard error, √Σ_i se_i²),
-    ``z_max[θ, N]`` (largest |ĝ_i − g_i| / se_i over coordinates and repeats), ``analytic[θ, d]``,
-    and ``gating_shift_z[θ]``: ‖Δ‖ / ‖se‖ at the largest N for Δ = ``GATING_ERROR`` × the gating
-    term (1/2π)(θ w* − ‖w*‖/‖w‖ sin θ w), a lower bound on how far such an error in the formula
-    would move the largest coordinate z-score (max_i |Δ_i|/se_i ≥ ‖Δ‖/‖se‖). Values: the fitted
-    log-log slope of the error in N (−½ expected), the largest z-score, the number of z-scores
-    and, for that many Gaussian z-scores, the median largest |z| (``z_median_max``) and the
-    level reached by chance once in a hundred runs (``z_chance_1pct``; ``max_abs_z_level``).
+    For each θ (at norms ‖w‖ = ``norm_w``, ‖w*‖ = ``norm_w_star``) and N, draws ``repeats``
+    independent estimates. Returns ``(values, arrays)``: arrays ``rms_error[θ, N]`` (root mean
+    square over repeats of ‖ĝ_N − g‖), ``mean_stderr[θ, N]`` (the estimates' own standard error,
+    √Σ_i se_i²), ``z_max[θ, N]`` (largest |ĝ_i − g_i| / se_i over coordinates and repeats),
+    ``analytic[θ, d]``, ``gating_shift_z[θ]``: ‖Δ‖ / ‖se‖ at the largest N for Δ =
+    ``GATING_ERROR`` × the gating term (1/2π)(θ w* − ‖w*‖/‖w‖ sin θ w), a lower bound on how far
+    such an error in the formula would move the largest coordinate z-score (max_i |Δ_i|/se_i ≥
+    ‖Δ‖/‖se‖), and ``norm_factor_shift_z[θ]``, the same for the formula with the factor
+    ‖w*‖/‖w‖ replaced by 1 (zero at equal norms, where the check cannot tell the two apart).
+    Values: the norms, the fitted log-log slope of the error in N (−½ expected), the largest
+    z-score, the number of z-scores and, for that many Gaussian z-scores, the median largest |z|
+    (``z_median_max``) and the level reached by chance once in a hundred runs
+    (``z_chance_1pct``; ``max_abs_z_level``).
     """
     thetas = [float(t) for t in thetas]
     sample_sizes = [positive_int("sample size", n) for n in sample_sizes]
     repeats = positive_int("repeats", repeats)
+    if norm_w <= 0 or norm_w_star <= 0:
+        raise ValueError(f"norms must be positive, got {norm_w} and {norm_w_star}")
     rms = np.zeros((len(thetas), len(sample_sizes)))
     stderr = np.zeros_like(rms)
     z_max = np.zeros_like(rms)
     analytic = np.zeros((len(thetas), d))
     gating = np.zeros(len(thetas))
+    factor = np.zeros(len(thetas))
     jobs = [(i, j) for i in range(len(thetas)) for j in range(len(sample_sizes))]
     for i, j in tqdm(jobs, desc="gradient check", disable=not progress, leave=False):
-        w, w_star = vectors_at_angle(thetas[i], d)
+        w, w_star = vectors_at_angle(thetas[i], d, norm_w=norm_w, norm_w_star=norm_w_star)
         g = relu_population_gradient(w, w_star)
         analytic[i] = g.numpy()
         gating[i] = float((g - 0.5 * (w - w_star)).norm())
+        factor[i] = abs(norm_w_star / norm_w - 1) * math.sin(thetas[i]) * norm_w / (2 * math.pi)
         errs, ses, zs = [], [], []
         for _ in range(repeats):
             mean, se = relu_gradient_monte_carlo(w, w_star, sample_sizes[j], generator)
@@ -247,10 +261,12 @@ def gradient_check(
     n_z = len(thetas) * len(sample_sizes) * repeats * d
     values = {"loglog_slope": slope, "z_max": float(z_max.max()), "thetas": thetas,
               "sample_sizes": sample_sizes, "repeats": repeats, "d": d, "n_z": n_z,
+              "norm_w": float(norm_w), "norm_w_star": float(norm_w_star),
               "z_median_max": max_abs_z_level(n_z, 0.5),
               "z_chance_1pct": max_abs_z_level(n_z, 0.99)}
     arrays = {"rms_error": rms, "mean_stderr": stderr, "z_max": z_max, "analytic": analytic,
-              "gating_shift_z": GATING_ERROR * gating / stderr[:, -1]}
+              "gating_shift_z": GATING_ERROR * gating / stderr[:, -1],
+              "norm_factor_shift_z": factor / stderr[:, -1]}
     return values, arrays
 
 
@@ -347,16 +363,24 @@ def gaussian_inputs(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
                        dtype=DTYPE)
 
 
+AUGMENTATION_KINDS = ("gaussian", "off_subspace", "oracle_adversarial", "data_adversarial")
+AUGMENTATION_TARGETS = ("teacher", "label")
+
+
 @dataclass(frozen=True)
 class Augmentation:
-    """Extra training inputs, labelled by the teacher (teacher-target, source A §4.2–4.3).
+    """Extra training inputs x′ made from the batch during training (source A §4.2–4.3).
 
     kind:
       * ``"gaussian"`` — x + n, n ~ N(0, std² I_d): teacher-agnostic noise in every direction;
       * ``"off_subspace"`` — x + (I − UUᵀ) n: noise only along the weak directions ⊥ 𝒳
         (``basis`` = U);
       * ``"oracle_adversarial"`` — oracle-adversarial examples (Eq. 3) of the current student,
-        ℓ2 ball of radius ``eps``, ``attack_steps`` PGD steps, refreshed every ``every`` steps.
+        ℓ2 ball of radius ``eps``, ``attack_steps`` PGD steps, refreshed every ``every`` steps;
+      * ``"data_adversarial"`` — data-adversarial examples (Eq. 4) of the current student, same
+        ball, steps and refresh.
+    target (§4.2): ``"teacher"`` trains on (x′, f*(x′)) (*teacher-target*), ``"label"`` on
+    (x′, y) with y = f*(x) the label of the original input (*label-target*).
     ``fraction``: how many augmented samples per training sample in the batch (≤ 1).
     """
 
@@ -367,21 +391,30 @@ class Augmentation:
     attack_steps: int = 10
     every: int = 1
     fraction: float = 1.0
+    target: str = "teacher"
 
     def __post_init__(self):
-        kinds = ("gaussian", "off_subspace", "oracle_adversarial")
-        if self.kind not in kinds:
-            raise ValueError(f"Augmentation kind must be one of {kinds}, got {self.kind!r}")
+        if self.kind not in AUGMENTATION_KINDS:
+            raise ValueError(f"Augmentation kind must be one of {AUGMENTATION_KINDS}, got "
+                             f"{self.kind!r}")
+        if self.target not in AUGMENTATION_TARGETS:
+            raise ValueError(f"Augmentation target must be one of {AUGMENTATION_TARGETS}, got "
+                             f"{self.target!r}")
         if self.kind == "off_subspace" and self.basis is None:
             raise ValueError("off_subspace augmentation needs the data basis U (basis=...)")
         if self.kind in ("gaussian", "off_subspace") and self.std <= 0:
             raise ValueError(f"{self.kind} augmentation needs std > 0")
-        if self.kind == "oracle_adversarial" and self.eps <= 0:
-            raise ValueError("oracle_adversarial augmentation needs eps > 0")
+        if self.adversarial and self.eps <= 0:
+            raise ValueError(f"{self.kind} augmentation needs eps > 0")
         if not 0 < self.fraction <= 1:
             raise ValueError(f"fraction must lie in (0, 1], got {self.fraction}")
         positive_int("every", self.every)
         positive_int("attack_steps", self.attack_steps)
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the extra inputs come from an attack (kept for ``every`` steps)."""
+        return self.kind in ("oracle_adversarial", "data_adversarial")
 
 
 @dataclass
@@ -448,7 +481,7 @@ def train_two_layer(
         y_train = teacher(x_train)
     opt = torch.optim.SGD(student.parameters(), lr=lr, momentum=MOMENTUM)
     history = TrainHistory()
-    x_extra = None
+    x_extra = y_extra = None
 
     def record(step):
         with torch.no_grad():
@@ -465,12 +498,11 @@ def train_two_layer(
             idx = torch.randint(n, (batch_size,), generator=generator).to(x_train.device)
             xb, yb = x_train[idx], y_train[idx]
         if augmentation is not None:
-            if augmentation.kind != "oracle_adversarial" or x_extra is None or (
+            if not augmentation.adversarial or x_extra is None or (
                 (step - 1) % augmentation.every == 0
             ):
-                x_extra = augmented_inputs(augmentation, xb, student, teacher, generator)
-            with torch.no_grad():
-                y_extra = teacher(x_extra)
+                x_extra, y_extra = augmented_batch(augmentation, xb, yb, student, teacher,
+                                                   generator)
             xb, yb = torch.cat([xb, x_extra]), torch.cat([yb, y_extra])
         opt.zero_grad(set_to_none=True)
         loss = 0.5 * (student(xb) - yb).pow(2).sum(1).mean()
@@ -495,25 +527,62 @@ def train_on(device, student: TwoLayerReLU, teacher: TwoLayerReLU, x_train: torc
         student.cpu(), teacher.cpu()
 
 
-def augmented_inputs(
+def augmented_batch(
     augmentation: Augmentation,
     x: torch.Tensor,
+    y: torch.Tensor,
     student: TwoLayerReLU,
     teacher: TwoLayerReLU,
     generator: torch.Generator,
-) -> torch.Tensor:
-    """The augmented inputs of one training step (see ``Augmentation``)."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The augmented inputs of one training step and their targets (see ``Augmentation``): made
+    from a random ``fraction`` of the batch ``x`` with labels ``y`` = f*(x)."""
     m = max(1, int(round(augmentation.fraction * x.shape[0])))
     idx = torch.randperm(x.shape[0], generator=generator)[:m].to(x.device)
-    xs = x[idx]
+    xs, ys = x[idx], y[idx]
+    attack = dict(eps=augmentation.eps, steps=augmentation.attack_steps, generator=generator)
     if augmentation.kind == "oracle_adversarial":
-        return oracle_adversarial(student, teacher, xs, eps=augmentation.eps,
-                                  steps=augmentation.attack_steps, generator=generator)
-    noise = augmentation.std * torch.randn(xs.shape, generator=generator, dtype=DTYPE).to(x.device)
-    if augmentation.kind == "off_subspace":
-        basis = augmentation.basis.to(x.device)
-        noise = noise - noise @ basis @ basis.T
-    return xs + noise
+        x_extra = oracle_adversarial(student, teacher, xs, **attack)
+    elif augmentation.kind == "data_adversarial":
+        x_extra = data_adversarial(student, xs, ys, **attack)
+    else:
+        noise = augmentation.std * torch.randn(xs.shape, generator=generator,
+                                               dtype=DTYPE).to(x.device)
+        if augmentation.kind == "off_subspace":
+            basis = augmentation.basis.to(x.device)
+            noise = noise - noise @ basis @ basis.T
+        x_extra = xs + noise
+    if augmentation.target == "label":
+        return x_extra, ys
+    with torch.no_grad():
+        return x_extra, teacher(x_extra)
+
+
+def teacher_agnostic_augmentation(x: torch.Tensor, delta: float) -> torch.Tensor:
+    """Aug(D) of source D ("Polynomial Complexity", teacher-agnostic): every input x together
+    with x ± δ e_i for each coordinate axis e_i, (2d + 1)|D| inputs — the slide's |D′|. The
+    slide's figures are lost; the axis pairs are this book's reading of that count."""
+    x = torch.as_tensor(x, dtype=DTYPE)
+    if delta <= 0:
+        raise ValueError(f"delta must be positive, got {delta}")
+    d = x.shape[1]
+    steps = delta * torch.cat([torch.eye(d, dtype=DTYPE), -torch.eye(d, dtype=DTYPE)])
+    return torch.cat([x, (x[:, None, :] + steps[None]).reshape(-1, d)])
+
+
+def teacher_aware_augmentation(x: torch.Tensor, teacher: TwoLayerReLU,
+                               delta: float) -> torch.Tensor:
+    """Teacher-aware augmentation (source D, "Lesson 2"): every input x together with
+    x ± δ ŵ*_j along the normal ŵ*_j = w̃*_j/‖w̃*_j‖ of each teacher boundary, (2K* + 1)|D|
+    inputs. It needs the teacher's weights (hence *teacher-aware*); the slide gives only its
+    bound (no √d) and sample complexity (linear in d), so the construction is this book's."""
+    x = torch.as_tensor(x, dtype=DTYPE)
+    if delta <= 0:
+        raise ValueError(f"delta must be positive, got {delta}")
+    w = teacher.hidden.weight.detach()
+    normals = w / w.norm(dim=1, keepdim=True)
+    steps = delta * torch.cat([normals, -normals])
+    return torch.cat([x, (x[:, None, :] + steps[None]).reshape(-1, x.shape[1])])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -605,16 +674,16 @@ def low_rank_inputs(
     n: int, basis: torch.Tensor, generator: torch.Generator, *, off_subspace_std: float = 0.0
 ) -> torch.Tensor:
     """x = U z + (I − UUᵀ) n, z ~ N(0, I_d′), n ~ N(0, s² I_d): data in the subspace 𝒳 = span(U)
-    (s = 0, Theorem 1) or near it (s > 0: "almost low-rank", Theorem 2)."""
+    (s = 0, Theorem 1) or near it (s > 0: "almost low-rank", Theorem 2). The noise is drawn for
+    every s (and multiplied by s), so runs that differ only in s see the same z and the same
+    noise directions."""
     basis = torch.as_tensor(basis, dtype=DTYPE)
     if off_subspace_std < 0:
         raise ValueError(f"off_subspace_std must be non-negative, got {off_subspace_std}")
     d, d_sub = basis.shape
     x = torch.randn(positive_int("n", n), d_sub, generator=generator, dtype=DTYPE) @ basis.T
-    if off_subspace_std > 0:
-        noise = off_subspace_std * torch.randn(n, d, generator=generator, dtype=DTYPE)
-        x = x + noise - noise @ basis @ basis.T
-    return x
+    noise = off_subspace_std * torch.randn(n, d, generator=generator, dtype=DTYPE)
+    return x + noise - noise @ basis @ basis.T
 
 
 def projected_angle(w_student, w_teacher, basis) -> torch.Tensor:
@@ -707,27 +776,13 @@ def specialization_report(
 # ----------------------------------------------------------------------------------------------
 
 
-def oracle_adversarial(
-    student: nn.Module,
-    teacher: nn.Module,
-    x: torch.Tensor,
-    *,
-    eps: float,
-    steps: int,
-    norm: str = "l2",
-    step_size: float | None = None,
-    basis: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Oracle-adversarial examples (Eq. 3): x′ = argmax_{x′ ∈ B(x, ε)} ‖f(x′) − f*(x′)‖²,
-    by projected gradient ascent back-propagating through both student and teacher.
-
-    ``norm``: "l2" (steps along the normalized gradient, projection onto the ℓ2 ball) or "linf"
-    (signed-gradient steps, clipping). ``step_size`` defaults to 2.5 ε / steps. With ``basis`` U
-    the perturbation is kept in span(U) (an *in-plane* attack). With ``generator``, the search
-    starts from a uniformly random point of the ball's surface direction (ℓ2) / box (ℓ∞) scaled
-    by ε/2; without, it starts at x. Inputs are unbounded (no box constraint).
-    """
+def _pgd(objective, nets, x: torch.Tensor, *, eps: float, steps: int, norm: str,
+         step_size: float | None, basis: torch.Tensor | None,
+         generator: torch.Generator | None) -> torch.Tensor:
+    """Projected gradient ascent of ``objective(x′)`` (a scalar, summed over samples) over the
+    ball B(x, ε); the one PGD of the oracle- and data-adversarial examples (Eqs. 3–4). ``nets``
+    are put in eval mode for the search and restored afterwards. See ``oracle_adversarial``
+    for the other arguments."""
     if norm not in ("l2", "linf"):
         raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
     if eps <= 0:
@@ -757,13 +812,13 @@ def oracle_adversarial(
     else:
         start = torch.rand(x.shape, generator=generator, dtype=DTYPE).to(x.device)
         delta = project(0.5 * eps * (2 * start - 1))
-    was_training = [m.training for m in (student, teacher)]
-    student.eval(), teacher.eval()
+    was_training = [m.training for m in nets]
+    for m in nets:
+        m.eval()
     try:
         for _ in range(steps):
             delta.requires_grad_(True)
-            loss = (student(x + delta) - teacher(x + delta)).pow(2).sum()
-            (grad,) = torch.autograd.grad(loss, delta)
+            (grad,) = torch.autograd.grad(objective(x + delta), delta)
             grad = restrict(grad)
             with torch.no_grad():
                 if norm == "l2":
@@ -772,9 +827,56 @@ def oracle_adversarial(
                     step = grad.sign()
                 delta = project(delta + step_size * step)
     finally:
-        for m, t in zip((student, teacher), was_training):
+        for m, t in zip(nets, was_training):
             m.train(t)
     return (x + delta).detach()
+
+
+def oracle_adversarial(
+    student: nn.Module,
+    teacher: nn.Module,
+    x: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    norm: str = "l2",
+    step_size: float | None = None,
+    basis: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Oracle-adversarial examples (Eq. 3): x′ = argmax_{x′ ∈ B(x, ε)} ‖f(x′) − f*(x′)‖²,
+    by projected gradient ascent back-propagating through both student and teacher.
+
+    ``norm``: "l2" (steps along the normalized gradient, projection onto the ℓ2 ball) or "linf"
+    (signed-gradient steps, clipping). ``step_size`` defaults to 2.5 ε / steps. With ``basis`` U
+    the perturbation is kept in span(U) (an *in-plane* attack). With ``generator``, the search
+    starts from a uniformly random point of the ball's surface direction (ℓ2) / box (ℓ∞) scaled
+    by ε/2; without, it starts at x. Inputs are unbounded (no box constraint).
+    """
+    return _pgd(lambda xa: (student(xa) - teacher(xa)).pow(2).sum(), (student, teacher), x,
+                eps=eps, steps=steps, norm=norm, step_size=step_size, basis=basis,
+                generator=generator)
+
+
+def data_adversarial(
+    student: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float,
+    steps: int,
+    norm: str = "l2",
+    step_size: float | None = None,
+    basis: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Data-adversarial examples (Eq. 4): x′ = argmax_{x′ ∈ B(x, ε)} ‖f(x′) − y‖² with y the
+    label of the *original* input (here y = f*(x), the teacher taken as constant on the ball, as
+    §4.2 does), back-propagating through the student only. Arguments as ``oracle_adversarial``.
+    """
+    y = y.detach().to(DTYPE)
+    return _pgd(lambda xa: (student(xa) - y).pow(2).sum(), (student,), x, eps=eps, steps=steps,
+                norm=norm, step_size=step_size, basis=basis, generator=generator)
 
 
 def oracle_loss(student: nn.Module, teacher: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -794,20 +896,26 @@ def off_subspace_fraction(delta: torch.Tensor, basis: torch.Tensor) -> torch.Ten
 
 def adversarial_probe(student, teacher, x, basis, *, eps: float, steps: int,
                       generator: torch.Generator) -> dict:
-    """Oracle-adversarial examples (Eq. 3, ℓ2 ball of radius ``eps``) as a probe of a trained
-    student: the oracle loss ‖f(x′) − f*(x′)‖² after an unconstrained attack, after an attack
-    restricted to the data subspace (in-plane), after a random perturbation of norm ``eps``, and
-    on the clean inputs; and how much of each adversarial perturbation leaves 𝒳."""
+    """Adversarial examples as a probe of a trained student (ℓ2 ball of radius ``eps``): the
+    oracle loss ‖f(x′) − f*(x′)‖² after an unconstrained oracle-adversarial attack (Eq. 3), after
+    one restricted to the data subspace (in-plane), after a data-adversarial attack (Eq. 4,
+    against y = f*(x)), after a random perturbation of norm ``eps``, and on the clean inputs;
+    and how much of each perturbation leaves 𝒳."""
     x_adv = oracle_adversarial(student, teacher, x, eps=eps, steps=steps)
     x_in = oracle_adversarial(student, teacher, x, eps=eps, steps=steps, basis=basis)
+    with torch.no_grad():
+        y = teacher(x)
+    x_data = data_adversarial(student, x, y, eps=eps, steps=steps)
     rand = torch.randn(x.shape, generator=generator, dtype=DTYPE)
     x_rand = x + eps * rand / rand.norm(dim=1, keepdim=True)
     return {
         "loss_clean": oracle_loss(student, teacher, x).numpy(),
         "loss_random": oracle_loss(student, teacher, x_rand).numpy(),
         "loss_in_plane": oracle_loss(student, teacher, x_in).numpy(),
+        "loss_data_adversarial": oracle_loss(student, teacher, x_data).numpy(),
         "loss_adversarial": oracle_loss(student, teacher, x_adv).numpy(),
         "off_fraction_adversarial": off_subspace_fraction(x_adv - x, basis).numpy(),
+        "off_fraction_data_adversarial": off_subspace_fraction(x_data - x, basis).numpy(),
         "off_fraction_random": off_subspace_fraction(x_rand - x, basis).numpy(),
     }
 
@@ -911,3 +1019,253 @@ def fan_out_sentence(split: dict) -> str:
             f"unspecialized (NC < {UNSPECIALIZED_NC}) with **"
             f"{fmt(split['mean_fan_out_unspecialized'])}** (largest "
             f"{fmt(split['max_fan_out_unspecialized'])})")
+
+
+# ----------------------------------------------------------------------------------------------
+# 8. The theorems' hypotheses and bounds on a trained run (source A §3.2 with appendix A.4–A.7;
+#    source D, "Polynomial Complexity for 2-layered Network" and "Lesson 2")
+# ----------------------------------------------------------------------------------------------
+
+OBSERVE_BAND = 0.05
+"""Node j counts as *observed* by node k (source A, footnote 1: ∂E_j ∩ E_k ≠ ∅) when k is
+active at some input of the data region lying within distance 0.05 of j's boundary."""
+
+DATA_REGION_QUANTILE = 0.9
+"""Gaussian inputs have unbounded support, so the data region R of Theorem 2 is taken as the
+inputs whose norms inside 𝒳 and across it are both within their 90 % quantiles over the sample;
+‖g₁‖∞ is measured over the sample inputs in R, and R's radii enter the bounds."""
+
+LEMMA3_CONSTANT = 10.0
+"""M = 10/r · √(m/2π) (source A, Lemma 3), the explicit form of Theorem 2's M_j(𝒰) = O(1/r)."""
+
+OBSERVER_SETS = 2000
+"""Corollary 1 holds for every set of C observers with an invertible Q, so the smallest ‖Q⁻¹‖₁
+over sets is the tightest bound; at most 2000 sets are tried (largest fan-outs first)."""
+
+
+def hidden_gradient(student: TwoLayerReLU, teacher: TwoLayerReLU, x: torch.Tensor):
+    """g₁(x): the gradient of ½‖f(x) − f*(x)‖² with respect to each student hidden node's
+    pre-activation, 1[w̃_kᵀx + b_k > 0] · v_kᵀ(f(x) − f*(x)) (source A §3.2, Fig. 1a), [N, K].
+    Theorem 2 and Corollary 1 assume ‖g₁‖∞ ≤ ε over the data region."""
+    with torch.no_grad():
+        pre = student.hidden(x)
+        out = student.fan_out(torch.relu(pre))
+        return ((out - teacher(x)) @ student.fan_out.weight) * (pre > 0)
+
+
+def data_region(x: torch.Tensor, basis, quantile: float = DATA_REGION_QUANTILE):
+    """The data region R (see ``DATA_REGION_QUANTILE``): returns ``(inside, rho_in, rho_out)``,
+    the mask of the inputs ``x`` in R and R's radii inside 𝒳 = span(``basis``) and across it."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    if not 0 < quantile <= 1:
+        raise ValueError(f"quantile must lie in (0, 1], got {quantile}")
+    inside = x @ basis
+    n_in, n_out = inside.norm(dim=1), (x - inside @ basis.T).norm(dim=1)
+    rho_in = float(torch.quantile(n_in, quantile))
+    rho_out = float(torch.quantile(n_out, quantile))
+    return (n_in <= rho_in) & (n_out <= rho_out), rho_in, rho_out
+
+
+def observation(w: torch.Tensor, b: torch.Tensor, net: TwoLayerReLU, x: torch.Tensor,
+                band: float = OBSERVE_BAND) -> torch.Tensor:
+    """``observed[j, k]``: the boundary w̃_jᵀx + b_j = 0 of node j (rows of ``w``, entries of
+    ``b``) is observed by hidden node k of ``net`` on the inputs ``x``: k is active at some
+    input within distance ``band`` of that boundary (source A, footnote 1), [J, K]."""
+    w, b = torch.as_tensor(w, dtype=DTYPE), torch.as_tensor(b, dtype=DTYPE)
+    with torch.no_grad():
+        near = ((x @ w.T + b).abs() / w.norm(dim=1).clamp_min(ZERO_NORM)) <= band  # [N, J]
+        active = net.hidden(x) > 0  # [N, K]
+    return (near.T.to(DTYPE) @ active.to(DTYPE)) > 0
+
+
+def projected_sines(w_a, w_b, basis) -> torch.Tensor:
+    """sin θ^𝒰 for every pair (row a of ``w_a``, row b of ``w_b``), θ^𝒰 the angle between their
+    projections onto 𝒰 = span(``basis``) (Theorem 2), [A, B]; NaN where a projection is zero."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    pa = torch.as_tensor(w_a, dtype=DTYPE) @ basis
+    pb = torch.as_tensor(w_b, dtype=DTYPE) @ basis
+    na, nb = pa.norm(dim=1), pb.norm(dim=1)
+    cos = ((pa @ pb.T) / (na[:, None] * nb[None, :]).clamp_min(ZERO_NORM ** 2)).clamp(-1, 1)
+    sines = (1 - cos.pow(2)).clamp_min(0).sqrt()
+    zero = (na[:, None] < ZERO_NORM) | (nb[None, :] < ZERO_NORM)
+    return torch.where(zero, torch.full_like(sines, float("nan")), sines)
+
+
+def lemma3_factor(r, dim: int, eps: float, alpha):
+    """M = 10/r′ · √(m/2π) of Lemma 3 (m = ``dim``), with r′ = r − 5ε/|α| the radius left once
+    Lemma 4's balls of radius 5ε/|α| around the boundary points must fit in R; infinite where
+    r′ ≤ 0 or α = 0 (no ball fits: the lemma gives no bound)."""
+    r, alpha = np.asarray(r, dtype=float), np.abs(np.asarray(alpha, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_left = r - 5 * eps / alpha
+        m = LEMMA3_CONSTANT / r_left * math.sqrt(dim / (2 * math.pi))
+    return np.where((r_left > 0) & (alpha > 0), m, np.inf)
+
+
+def theorem2_bound(eps: float, alpha, r, dim: int, k_total: int):
+    """Theorem 2's bound sin θ^𝒰_jk′ ≤ M_j(𝒰) K ε / |α_jk| with M from ``lemma3_factor`` (r: the
+    radius of 𝒰 ∩ R ∩ ∂E_j, m = dim 𝒰), K = ``k_total`` hidden nodes of teacher and student,
+    ε = ‖g₁‖∞ and α_jk = v*_jᵀ v_k for a student k that observes teacher node j."""
+    alpha = np.abs(np.asarray(alpha, dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = lemma3_factor(r, dim, eps, alpha) * k_total * eps / alpha
+    return np.where(np.isnan(alpha), np.nan, bound)
+
+
+def corollary1_bound(eps: float, q_inv_norm, r, dim: int, k_total: int, c0):
+    """Corollary 1's bound as its proof (appendix A.7) derives it:
+    ‖v_k′‖∞ ≤ ‖Q⁻¹‖₁ M_k′(𝒰) K ε / c₀, with ‖Q⁻¹‖₁ the largest absolute *column* sum of Q⁻¹
+    (= ‖Q⁻ᵀ‖∞, the largest row sum of Q⁻ᵀ), c₀ a lower bound on sin θ^𝒰 between node k′ and
+    every other node, and M from ``lemma3_factor`` with r′ = r (ignoring the shrink 5ε/|α| of
+    Lemma 4 only lowers the bound). The main text states it for ‖v_k′‖₂, which follows from
+    the proof only with an extra factor √C."""
+    q_inv_norm, c0 = np.asarray(q_inv_norm, dtype=float), np.asarray(c0, dtype=float)
+    m = lemma3_factor(r, dim, 0.0, np.ones_like(c0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(c0 > 0, q_inv_norm * m * k_total * eps / c0, np.inf)
+
+
+def slide_alignment_bound(g_inf: float, alpha, k_total: int, d: int, *, aware: bool = False):
+    """The alignment ε that source D's gradient condition guarantees for the run's own
+    ‖g₁‖∞ = ``g_inf``: solving ‖g₁‖∞ ≤ α ε / (5 K^{3/2} √d) for ε gives
+    ε = 5 K^{3/2} √d ‖g₁‖∞ / |α| (teacher-agnostic augmentation); the teacher-aware condition
+    has no √d ("Lesson 2")."""
+    alpha = np.abs(np.asarray(alpha, dtype=float))
+    root_d = 1.0 if aware else math.sqrt(d)
+    with np.errstate(divide="ignore"):
+        return 5 * k_total ** 1.5 * root_d * g_inf / alpha
+
+
+def alignment_errors(w_s, b_s, w_t, b_t):
+    """ε-alignment of source D ("Student Specialization": sin θ̃_jk ≤ ε and |b_j − b*_k| ≤ ε) for
+    every teacher node j (rows of ``w_t``) and student node k (rows of ``w_s``), with each node
+    scaled to ‖w̃‖ = 1 (a ReLU node's boundary does not change with a positive scale). Returns
+    ``(sine, bias_gap)``, both [J, K]."""
+    w_s, w_t = torch.as_tensor(w_s, dtype=DTYPE), torch.as_tensor(w_t, dtype=DTYPE)
+    b_s, b_t = torch.as_tensor(b_s, dtype=DTYPE), torch.as_tensor(b_t, dtype=DTYPE)
+    ns, nt = w_s.norm(dim=1).clamp_min(ZERO_NORM), w_t.norm(dim=1).clamp_min(ZERO_NORM)
+    sine = projected_sines(w_t, w_s, torch.eye(w_t.shape[1], dtype=DTYPE))
+    gap = ((b_t / nt)[:, None] - (b_s / ns)[None, :]).abs()
+    return sine, gap
+
+
+def eps_alignment(student: TwoLayerReLU, teacher: TwoLayerReLU) -> dict:
+    """Per teacher node j, the smallest ε for which some student node is ε-aligned with it,
+    min_k max(sin θ̃_jk, |b̂_k − b̂*_j|) (``alignment_errors``), that student, and its sine and
+    bias gap; arrays of length K_teacher."""
+    sine, gap = alignment_errors(student.hidden.weight.detach(), student.hidden.bias.detach(),
+                                 teacher.hidden.weight.detach(), teacher.hidden.bias.detach())
+    err = torch.maximum(torch.nan_to_num(sine, nan=1.0), gap)
+    k = err.argmin(dim=1)
+    rows = torch.arange(teacher.k)
+    return {"error": err[rows, k].numpy(), "student": k.numpy(),
+            "sine": sine[rows, k].numpy(), "bias_gap": gap[rows, k].numpy()}
+
+
+def min_q_inverse_norm(fan_outs) -> float:
+    """The smallest ‖Q⁻¹‖₁ (largest absolute column sum) over square matrices Q made of C of the
+    columns of ``fan_outs`` [C, n] (the fan-out weights of n observers), trying at most
+    ``OBSERVER_SETS`` sets, largest-norm columns first; infinite if no set is invertible."""
+    v = torch.as_tensor(fan_outs, dtype=DTYPE)
+    c, n = v.shape
+    if n < c:
+        return math.inf
+    order = v.norm(dim=0).argsort(descending=True).tolist()
+    sets = list(itertools.islice(itertools.combinations(order, c), OBSERVER_SETS))
+    q = v[:, torch.as_tensor(np.array(sets))].permute(1, 0, 2)  # [sets, C, C]
+    inv, info = torch.linalg.inv_ex(q)
+    norms = inv.abs().sum(dim=1).amax(dim=1)  # largest column sum
+    norms = torch.where(info == 0, norms, torch.full_like(norms, math.inf))
+    return float(norms.min())
+
+
+def _weights(net: TwoLayerReLU):
+    return net.hidden.weight.detach(), net.hidden.bias.detach()
+
+
+def _offset_radius(w, b, basis, rho_in: float) -> np.ndarray:
+    """Radius of the (m−1)-ball in which node boundaries w̃ᵀx + b = 0 cut the in-plane ball of
+    radius ``rho_in`` of 𝒳 = span(``basis``): √(ρ² − δ²), δ = |b| / ‖Uᵀw̃‖; 0 if it misses."""
+    norm = (w @ basis).norm(dim=1).clamp_min(ZERO_NORM)
+    offset = (b.abs() / norm).numpy()
+    return np.sqrt(np.clip(rho_in ** 2 - offset ** 2, 0.0, None))
+
+
+def theorem2_report(student: TwoLayerReLU, teacher: TwoLayerReLU, x: torch.Tensor, basis,
+                    best_student=None) -> dict:
+    """Theorem 2 of source A measured on a trained run, per teacher node j.
+
+    Hypotheses: ε = ‖g₁‖∞ over the inputs ``x`` in the data region R (``data_region``); the
+    students k that observe j (``observation``) and, of these, the one with the largest
+    |α_jk| = |v*_jᵀ v_k| (``observer``, ``alpha``; NaN if j is unobserved). Conclusion: for
+    𝒰 = 𝒳 = span(``basis``) ("in") and its complement ("out"), the smallest sin θ^𝒰_jk′ over
+    all students k′ (``sin_in_min``/``sin_out_min``; the theorem says *some* k′, which need not
+    be the observer), and the bound M K ε / α (``bound_in``/``bound_out``) with r the radius of
+    𝒰 ∩ R ∩ ∂E_j: the chord √(ρ_in² − δ_j²) of R's in-plane ball cut by j's boundary (δ_j its
+    distance from the centre) inside 𝒳, and ρ_out across it (a slice through a point of the
+    boundary). With ``best_student`` (one index per teacher node, e.g. the best-NC student) also
+    the sines of that pairing (``sin_in_best``/``sin_out_best``). Also the in-plane ε-alignment
+    error (``align_in_min``, source D's definition on the reduced weights (Uᵀw̃, b)) and the
+    alignment the talk's gradient condition guarantees for this ε in d′ dimensions
+    (``slide_in``, ``slide_alignment_bound``)."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    comp = complement_basis(basis)
+    d_sub, k_total = basis.shape[1], teacher.k + student.k
+    inside, rho_in, rho_out = data_region(x, basis)
+    xr = x[inside]
+    eps = float(hidden_gradient(student, teacher, xr).abs().max())
+    (wt, bt), (ws, bs) = _weights(teacher), _weights(student)
+    observed = observation(wt, bt, student, xr)
+    alpha_all = (teacher.fan_out.weight.detach().T @ student.fan_out.weight.detach()).abs()
+    alpha_obs = torch.where(observed, alpha_all, torch.zeros_like(alpha_all))
+    observer = alpha_obs.argmax(dim=1)
+    alpha = np.where(observed.any(dim=1).numpy(), alpha_obs.amax(dim=1).numpy(), np.nan)
+    r_in = _offset_radius(wt, bt, basis, rho_in)
+    r_out = np.where(r_in > 0, rho_out, 0.0)
+    out = {"eps": eps, "k_total": k_total, "rho_in": rho_in, "rho_out": rho_out,
+           "alpha": alpha, "observer": observer.numpy(),
+           "n_observers": observed.sum(dim=1).numpy(), "r_in": r_in, "r_out": r_out,
+           "bound_in": theorem2_bound(eps, alpha, r_in, d_sub, k_total),
+           "bound_out": theorem2_bound(eps, alpha, r_out, comp.shape[1], k_total),
+           "slide_in": slide_alignment_bound(eps, alpha, k_total, d_sub)}
+    rows = torch.arange(teacher.k)
+    for name, sub in (("in", basis), ("out", comp)):
+        sines = projected_sines(wt, ws, sub) if sub.shape[1] else torch.full(
+            (teacher.k, student.k), float("nan"), dtype=DTYPE)
+        out[f"sin_{name}_min"] = np.nanmin(np.where(np.isnan(sines.numpy()), np.inf,
+                                                    sines.numpy()), axis=1)
+        out[f"sin_{name}_min"][~np.isfinite(out[f"sin_{name}_min"])] = np.nan
+        if best_student is not None:
+            out[f"sin_{name}_best"] = sines[rows, torch.as_tensor(best_student)].numpy()
+    sine, gap = alignment_errors(ws @ basis, bs, wt @ basis, bt)
+    out["align_in_min"] = torch.maximum(torch.nan_to_num(sine, nan=1.0), gap).amin(1).numpy()
+    return out
+
+
+def corollary1_report(student: TwoLayerReLU, teacher: TwoLayerReLU, x: torch.Tensor,
+                      basis) -> dict:
+    """Corollary 1 of source A measured on a trained run, per student node k′, in 𝒰 = 𝒳 =
+    span(``basis``): ε = ‖g₁‖∞ over the data region R (as ``theorem2_report``), c₀ = the smallest
+    sin θ^𝒳 between k′ and every other teacher or student node, the other students observing
+    k′ and the smallest ‖Q⁻¹‖₁ over sets of C of them (``min_q_inverse_norm``), r = the chord of
+    R's in-plane ball cut by k′'s boundary, the bound ``corollary1_bound`` on ‖v_k′‖∞, and the
+    measured ‖v_k′‖∞ and ‖v_k′‖₂. All arrays have length K_student."""
+    basis = torch.as_tensor(basis, dtype=DTYPE)
+    k_total = teacher.k + student.k
+    inside, rho_in, _ = data_region(x, basis)
+    xr = x[inside]
+    eps = float(hidden_gradient(student, teacher, xr).abs().max())
+    (wt, _), (ws, bs) = _weights(teacher), _weights(student)
+    observed = observation(ws, bs, student, xr)
+    observed.fill_diagonal_(False)  # a node does not observe itself
+    to_students = projected_sines(ws, ws, basis)
+    to_students.fill_diagonal_(float("nan"))
+    others = torch.cat([projected_sines(ws, wt, basis), to_students], dim=1).numpy()
+    c0 = np.nanmin(np.where(np.isnan(others), np.inf, others), axis=1)
+    v = student.fan_out.weight.detach()
+    q_norm = np.array([min_q_inverse_norm(v[:, observed[k]]) for k in range(student.k)])
+    r = _offset_radius(ws, bs, basis, rho_in)
+    return {"eps": eps, "k_total": k_total, "c0": c0, "q_inv_norm": q_norm, "r": r,
+            "n_observers": observed.sum(dim=1).numpy(),
+            "bound": corollary1_bound(eps, q_norm, r, basis.shape[1], k_total, c0),
+            "fan_out_inf": v.abs().amax(dim=0).numpy(), "fan_out_l2": v.norm(dim=0).numpy()}
