@@ -222,3 +222,15 @@ def test_patch_basis_is_the_top_of_the_patch_pca_in_float64():
     assert torch.allclose(basis.T @ basis, torch.eye(5, dtype=torch.float64), atol=1e-10)
     with pytest.raises(ValueError, match="rank must be in 1..27"):
         patch_basis(x, 28)
+
+
+def test_eps_in_out_takes_a_basis_of_another_dtype_and_returns_on_the_filters_device():
+    """U comes from the CPU patch PCA in float64; conv weights are float32 (on a GPU in a GPU
+    run). The result must not depend on the basis' dtype and lives where the filters live."""
+    g = torch.Generator().manual_seed(0)
+    ws, wt = torch.randn(5, 3, 3, 3, generator=g), torch.randn(4, 3, 3, 3, generator=g)
+    u64 = torch.linalg.qr(torch.randn(27, 6, generator=g, dtype=torch.float64)).Q
+    a_in, a_out = eps_in_out(ws, wt, u64)
+    b_in, b_out = eps_in_out(ws, wt.double(), u64.float())
+    assert a_in.device == ws.device and a_in.dtype == torch.float64
+    assert torch.allclose(a_in, b_in, atol=1e-6) and torch.allclose(a_out, b_out, atol=1e-6)

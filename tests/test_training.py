@@ -358,3 +358,20 @@ def test_unknown_schedule_is_refused(tiny_cifar):
     with pytest.raises(ValueError, match="schedule must be one of"):
         T.train_teacher(_net(), tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4,
                         augment=False, schedule="step", generator=torch.Generator())
+
+
+def test_checkpoint_of_another_device_type_is_refused_with_a_message(tmp_path):
+    """A checkpoint written on a GPU (its generator state is CUDA's) cannot resume on the CPU:
+    the run key holds the device type, so the resume stops with a message, not a bare error in
+    ``Generator.set_state``. Planted here by rewriting the key of a CPU checkpoint."""
+    folder = tmp_path / "ck"
+    _run(folder, epochs=2, checkpoint_epochs=())
+    state = torch.load(folder / T.STATE_FILE, weights_only=True)
+    assert state["run_key"]["device"] == "cpu"
+    state["run_key"]["device"] = "cuda"
+    torch.save(state, folder / T.STATE_FILE)
+    with pytest.raises(T.CheckpointError, match="other settings.*'device': 'cuda'"):
+        _run(folder, epochs=2, checkpoint_epochs=())
+    state["run_key"]["device"] = "cpu"  # the same checkpoint, its own device: resumes
+    torch.save(state, folder / T.STATE_FILE)
+    _run(folder, epochs=2, checkpoint_epochs=())

@@ -266,16 +266,20 @@ def eps_in_out(w_student, w_teacher, basis) -> tuple[torch.Tensor, torch.Tensor]
     ``Δw_jk = w_k/‖w_k‖ − w*_j/‖w*_j‖`` (filters flattened, e.g. 27-dim first-layer kernels);
     ``ε_in[k, j] = ‖U Uᵀ Δw_jk‖₂`` and ``ε_out[k, j] = ‖(I − U Uᵀ) Δw_jk‖₂`` for ``basis`` U
     ``[D, r]`` with orthonormal columns (e.g. the top-17 eigenvectors of :func:`patch_pca`).
-    Returns two ``[K_s, K_t]`` float64 tensors; ``ε_in² + ε_out² = ‖Δw‖²``.
+    Returns two ``[K_s, K_t]`` float64 tensors on the student filters' device (the basis and
+    the teacher filters may live on another device or have another dtype: U is built once on the
+    CPU, the filters may be on a GPU); ``ε_in² + ε_out² = ‖Δw‖²``.
     """
     ws, wt = _filters(w_student, "w_student"), _filters(w_teacher, "w_teacher")
-    u = torch.as_tensor(basis).detach().to(torch.float64)
+    wt = wt.to(ws.device)
+    u = torch.as_tensor(basis).detach().to(device=ws.device, dtype=torch.float64)
     if u.ndim != 2 or u.shape[0] != ws.shape[1] or ws.shape[1] != wt.shape[1]:
         raise ValueError(
             f"basis must be [D, r] with D = filter size; got basis {tuple(u.shape)}, filters "
             f"{ws.shape[1]} and {wt.shape[1]} dims"
         )
-    if not torch.allclose(u.T @ u, torch.eye(u.shape[1], dtype=u.dtype), atol=1e-6):
+    if not torch.allclose(u.T @ u, torch.eye(u.shape[1], dtype=u.dtype, device=u.device),
+                          atol=1e-6):
         raise ValueError("basis columns must be orthonormal (e.g. eigenvectors from patch_pca)")
     dw = ws[:, None, :] - wt[None, :, :]  # [K_s, K_t, D]
     inside = dw @ u @ u.T

@@ -127,6 +127,9 @@ def _fit(model: ConvNet, batch_loss: Callable, *, n: int, epochs: int, batch_siz
     from tqdm.auto import tqdm
 
     cps = _check_epochs(epochs, checkpoint_epochs)
+    # The device type is part of the run: a CUDA generator state cannot be restored into a CPU
+    # generator (or back), so a run moved between them must start afresh, with a clear message.
+    run_key = {**run_key, "device": choose_device(device).type}
     opt = make_optimizer(optimizer, model.parameters(), lr=lr_at(1), weight_decay=weight_decay)
     history = {"epoch": [], "loss": [], "accuracy": [], "lr": []}
     start = 0
