@@ -472,6 +472,8 @@ def test_channels_last_flag_sets_the_layout_of_activations(channels_last, tiny_c
     assert len(seen) == 4 and all(a.is_contiguous(memory_format=fmt) for a in seen)
     # the batches both nets see (the attack's and the step's), not only what the weights make
     assert len(inputs) == 8 and all(x.is_contiguous(memory_format=fmt) for x in inputs)
+    # and the nets' own weights (a channels-last batch alone makes channels-last activations)
+    assert all(net.convs[0].weight.is_contiguous(memory_format=fmt) for net in (student, teacher))
     seen.clear()
     net = _net(seed=4)
     hook = _conv_outputs(net, seen)
@@ -483,6 +485,7 @@ def test_channels_last_flag_sets_the_layout_of_activations(channels_last, tiny_c
     hook.remove(), hook_in.remove()
     assert seen and all(a.is_contiguous(memory_format=fmt) for a in seen)
     assert all(x.is_contiguous(memory_format=fmt) for x in inputs)  # the batches themselves
+    assert net.convs[0].weight.is_contiguous(memory_format=fmt)
 
 
 def test_one_cycle_schedule_by_hand():
