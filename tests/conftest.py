@@ -7,6 +7,12 @@ import torch
 from tsrobust.data import BATCHES_DIR, CIFAR10, DATA_ENV, NON_OFFICIAL, default_root
 from tsrobust.runtime import torch_threads
 
+TORCHATTACKS = "pip install --no-deps torchattacks==3.5.1"
+"""How the reference library for PGD and FGSM is installed: without its dependencies, which would
+pull a torchvision (and with it perhaps another torch build) that nothing here uses, so it is in
+neither pyproject.toml nor environment.yml. README.md, environment.yml and .ci/run give this
+command (tests/test_environment.py)."""
+
 REQUIRE_ENV = "TSROBUST_REQUIRE_REFERENCES"
 """Set to 1 (as CI does) to turn a missing reference library or CIFAR-10 copy from a skip into a
 failure: where the references exist, a test that silently skips them proves nothing."""

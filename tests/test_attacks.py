@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from conftest import TORCHATTACKS
 from tsrobust import attacks
 from tsrobust.attacks import (
     ce_objective,
@@ -49,9 +50,9 @@ def gen(seed=1):
 # -- reference library ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def torchattacks():
+def torchattacks(reference):
     # torchattacks 3.5 imports without torchvision; the package itself never imports it.
-    return pytest.importorskip("torchattacks", reason="pip install --no-deps torchattacks")
+    return reference("torchattacks", TORCHATTACKS)
 
 
 @pytest.mark.parametrize("steps", [1, 7])
@@ -160,8 +161,8 @@ def _project_l1_reference(v: np.ndarray, eps: float, x: np.ndarray) -> np.ndarra
     return best.x[:d] - best.x[d:]
 
 
-def test_project_l1_ball_matches_qp_solver():
-    pytest.importorskip("scipy")
+def test_project_l1_ball_matches_qp_solver(reference):
+    reference("scipy.optimize", "pip install -e '.[test]'")
     rng = np.random.default_rng(0)
     cases = 0
     for d in (2, 3, 4, 6):
@@ -328,6 +329,65 @@ def test_robust_accuracy_restores_model_state():
     assert student.training and [p.requires_grad for p in student.parameters()] == flags
 
 
+@pytest.mark.parametrize("path", ["pgd linf", "pgd l2", "pgd l1", "fgsm", "cw", "transfer",
+                                  "robust linf", "robust l2", "robust l1", "robust_of"])
+def test_global_rng_untouched_by_every_attack_and_evaluation(path):
+    """Random starts of every norm, CW, the transfer attack and the robust-accuracy loops draw
+    from their generator only: the global state is neither read nor reseeded."""
+    s, t, sur = small_net(3), small_net(4), small_net(5)
+    x = images(6)
+    obj = oracle_objective(s, t)
+    norm = path.split()[-1]
+    budget = {"linf": (0.03, 0.01), "l2": (0.5, 0.1), "l1": (4.0, 1.0)}.get(norm, (0.03, 0.01))
+    eps, alpha = budget
+    calls = {
+        "pgd": lambda: pgd(obj, x, eps=eps, alpha=alpha, steps=2, norm=norm, generator=gen()),
+        "fgsm": lambda: fgsm(obj, x, eps=eps),
+        "cw": lambda: cw_l2(s, x, lambda z: t(z).argmax(1), steps=3),
+        "transfer": lambda: transfer_attack(sur, t, x, eps=eps, alpha=alpha, steps=2,
+                                            generator=gen()),
+        "robust": lambda: robust_accuracy(s, t, x, eps=eps, alpha=alpha, steps=2, norm=norm,
+                                          repeats=2, generator=gen()),
+        "robust_of": lambda: robust_accuracy_of(
+            s, t, x, lambda xb, g: transfer_attack(sur, t, xb, eps=eps, alpha=alpha, steps=1,
+                                                   generator=g), repeats=2, generator=gen()),
+    }
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)  # any state but the one a stray manual_seed(0) would set
+        state = torch.get_rng_state()
+        calls[path.split()[0]]()
+        assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("norm, eps, alpha", [("l2", 2.0, 0.5), ("l1", 10.0, 2.0)])
+def test_robust_accuracy_attacks_in_the_given_norm(monkeypatch, norm, eps, alpha):
+    """ℓ2 and ℓ1 robust accuracy: PGD of that norm and budget makes the examples, the score is
+    the agreement on them, and it is below the clean agreement (a student equal to the teacher
+    scores 1.0 whatever the attack does, so that test cannot tell)."""
+    teacher, student = small_net(4), small_net(4)
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(0.02 * torch.randn(p.shape, generator=gen(5)))
+    x = images(40, seed=10)
+    clean = float(attacks.agreement(student, teacher, x).double().mean())
+    made, real = [], attacks.pgd
+
+    def spy(objective, xb, **kw):
+        made.append((xb, kw, real(objective, xb, **kw)))
+        return made[-1][2]
+
+    monkeypatch.setattr(attacks, "pgd", spy)
+    mu, _ = robust_accuracy(student, teacher, x, eps=eps, alpha=alpha, steps=5, norm=norm,
+                            generator=gen(), l1_sparsity=0.95, batch_size=len(x))
+    (xb, kw, xa), = made
+    assert (kw["norm"], kw["eps"], kw["alpha"], kw["steps"], kw["l1_sparsity"]) == (
+        norm, eps, alpha, 5, 0.95)
+    assert torch.equal(xb, x) and (_norm(xa - x, norm) <= eps * (1 + 1e-5)).all()
+    assert mu == pytest.approx(float(attacks.agreement(student, teacher, xa).double().mean()),
+                               abs=1e-12)
+    assert mu < clean - 0.05
+
+
 def test_randomness_only_from_the_generator():
     s, t = small_net(3), small_net(4)
     x = images(4)
@@ -350,9 +410,24 @@ def test_transfer_attack_evaluated_on_the_target():
                 generator=gen(2))
     trans = transfer_attack(target, teacher, x, eps=0.1, alpha=0.02, steps=5, generator=gen(2))
     torch.testing.assert_close(white, trans)
-    mu, _ = robust_accuracy_of(target, teacher, x, lambda xb, g: transfer_attack(
-        small_net(7), teacher, xb, eps=0.1, alpha=0.02, steps=5, generator=g), generator=gen())
-    assert 0.0 <= mu <= 1.0
+    # a surrogate's examples, shown to the target: the target's agreement on them, which is
+    # neither the surrogate's own (white-box) score nor the target's white-box score
+    surrogate = small_net(7)
+    kw = dict(eps=0.1, alpha=0.02, steps=5)
+
+    def transfer(xb, g):
+        return transfer_attack(surrogate, teacher, xb, generator=g, **kw)
+
+    mu, _ = robust_accuracy_of(target, teacher, x, transfer, generator=gen())
+    x_adv = transfer_attack(surrogate, teacher, x, generator=gen(), **kw)
+    by_hand = float(attacks.agreement(target, teacher, x_adv).double().mean())
+    assert mu == pytest.approx(by_hand, abs=1e-12)
+    surrogate_own = float(attacks.agreement(surrogate, teacher, x_adv).double().mean())
+    white_box, _ = robust_accuracy(target, teacher, x, generator=gen(), **kw)
+    assert surrogate_own < mu and white_box < mu  # the test tells the three apart
+    # a target equal to the teacher agrees with it everywhere, whatever the surrogate did
+    twin, _ = robust_accuracy_of(copy.deepcopy(teacher), teacher, x, transfer, generator=gen())
+    assert twin == 1.0
 
 
 @pytest.mark.parametrize("norm, eps, alpha", [("linf", 10 / 255, 0.01), ("l2", 0.5, 0.1),
@@ -453,6 +528,12 @@ def test_attack_precision_sets_the_dtype_of_activations(monkeypatch, flags, prec
     seen.clear()
     cw_l2(s, x, lambda z: t(z).argmax(1), steps=1, precision=precision)
     assert seen and set(seen) == {dtype}
+    seen.clear()
+    fgsm(oracle_objective(s, t), x, eps=0.1, precision=precision)
+    assert len(seen) == 2 and set(seen) == {dtype}
+    seen.clear()
+    transfer_attack(s, t, x, eps=0.1, alpha=0.01, steps=1, generator=gen(), precision=precision)
+    assert len(seen) == 2 and set(seen) == {dtype}
 
 
 def test_cpu_chunk_doubles_for_bf16():

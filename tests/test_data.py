@@ -1,5 +1,6 @@
 """tsrobust.data: download (from a tiny archive served on 127.0.0.1), validation, batches and
-on-device augmentation. No real CIFAR-10 needed except in the last, optional test."""
+on-device augmentation. No real CIFAR-10 needed except in one test, which skips without a copy
+(and fails under ``TSROBUST_REQUIRE_REFERENCES=1``, as in CI)."""
 
 from __future__ import annotations
 
@@ -189,6 +190,27 @@ def test_subsets(tmp_path):
         D.load_cifar10(tmp_path, download=False, split_sizes=TINY_SIZES, n_train=21)
 
 
+def test_random_subsets_follow_the_generator(tmp_path):
+    """The random subset is the generator's: the same seed draws the same images, another seed
+    others, and neither is the first n (what ignoring the generator would give)."""
+    write_tiny_copy(tmp_path / D.BATCHES_DIR)
+    full = D.load_cifar10(tmp_path, download=False, split_sizes=TINY_SIZES)
+
+    def rows(seed):
+        ds = D.load_cifar10(tmp_path, download=False, split_sizes=TINY_SIZES, n_train=7,
+                            n_test=2, generator=torch.Generator().manual_seed(seed))
+        train = [int(torch.nonzero((full.x_train == r).flatten(1).all(1))[0]) for r in ds.x_train]
+        assert torch.equal(ds.y_train, full.y_train[train])  # labels travel with their images
+        test = [int(torch.nonzero((full.x_test == r).flatten(1).all(1))[0]) for r in ds.x_test]
+        return train, test
+
+    assert rows(3) == rows(3)
+    draws = {seed: rows(seed) for seed in range(4)}
+    assert len({tuple(train) for train, _ in draws.values()}) == 4
+    assert len({tuple(test) for _, test in draws.values()}) > 1
+    assert all(train != list(range(7)) for train, _ in draws.values())
+
+
 def test_batches_are_a_permutation():
     g = torch.Generator().manual_seed(0)
     parts = list(D.batches(10, 4, g))
@@ -265,11 +287,8 @@ def test_noise_has_the_requested_std():
     assert math.isclose(float(noise.std()), D.NOISE_STD, rel_tol=0.02)
 
 
-def test_real_copy_if_present():
-    root = D.default_root()
-    if not (root / D.BATCHES_DIR).is_dir():
-        pytest.skip(f"no CIFAR-10 copy under the data root (set ${D.DATA_ENV})")
-    ds = D.load_cifar10(root, download=False, n_train=50, n_test=20)
+def test_real_copy_if_present(cifar_root):
+    ds = D.load_cifar10(cifar_root, download=False, n_train=50, n_test=20)
     assert ds.x_train.shape == (50, 3, 32, 32) and ds.x_test.shape == (20, 3, 32, 32)
     assert 0 <= float(ds.x_train.min()) and float(ds.x_train.max()) <= 1
     assert ds.copy in (D.OFFICIAL, D.NON_OFFICIAL)

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import TORCHATTACKS
+
 tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,3 +39,14 @@ def test_environment_matches_pyproject():
     assert not extra, f"in environment.yml but not pyproject.toml: {sorted(extra)}"
     differ = {k: (wanted[k], conda[k]) for k in wanted if wanted[k] != conda[k]}
     assert not differ, f"version specs differ (pyproject, environment.yml): {differ}"
+
+
+def test_the_reference_library_is_installed_the_same_way_everywhere():
+    """torchattacks is installed apart, with --no-deps (tests/conftest.py says why): the README,
+    environment.yml and CI give the one command, and neither dependency list names it."""
+    for name in ("README.md", "environment.yml", ".ci/run"):
+        text = (ROOT / name).read_text().replace("pip install -q ", "pip install ")
+        assert TORCHATTACKS in text, f"{name} does not say {TORCHATTACKS!r}"
+    assert "torchattacks" not in str(tomllib.loads((ROOT / "pyproject.toml").read_text()))
+    assert not any("torchattacks" in str(d)
+                   for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"])

@@ -3,8 +3,12 @@ Tiny synthetic tensors only."""
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import os
+import random
+import signal
 import subprocess
 import sys
 import textwrap
@@ -16,7 +20,6 @@ import torch
 from tsrobust import training as T
 from tsrobust.models import ConvNet
 
-REPO = Path(__file__).resolve().parents[1]
 SMALL = (4, 4, 3, 3)
 
 
@@ -121,6 +124,48 @@ def test_adversarial_training_with_the_real_pgd_runs():
     assert hist["loss"][0] > 0
 
 
+def test_adversarial_training_feeds_the_adversarial_batch_to_both_nets(monkeypatch):
+    """The student's step and the teacher's target both see the batch PGD returned (not the
+    clean one), and at the same weights the adversarial loss exceeds the clean loss."""
+    from tsrobust import attacks
+
+    teacher, student = _net(seed=1), _net(seed=2)
+    x = _images(8)
+    made, fed, attacking = [], {"student": [], "teacher": []}, []
+    real = attacks.pgd
+
+    def pgd(*args, **kwargs):
+        attacking.append(True)
+        try:
+            made.append(real(*args, **kwargs))
+        finally:
+            attacking.pop()
+        return made[-1]
+
+    def recorder(name):  # inputs of the passes outside the attack
+        return lambda module, args: None if attacking else fed[name].append(args[0].detach())
+
+    monkeypatch.setattr(attacks, "pgd", pgd)
+    hooks = [student.register_forward_pre_hook(recorder("student")),
+             teacher.register_forward_pre_hook(recorder("teacher"))]
+    adv = dict(norm="linf", eps=8 / 255, alpha=2 / 255, steps=3)
+    T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4, adversarial=adv,
+                    generator=torch.Generator().manual_seed(0), progress=False)
+    for h in hooks:
+        h.remove()
+    assert len(made) == 2 and all((m - xi).abs().amax() > 0 for m in made for xi in x)
+    for name, inputs in fed.items():
+        assert len(inputs) == 2 and all(torch.equal(a, m) for a, m in zip(inputs, made)), name
+    # at lr 0 the weights do not move: one batch of 8, the loss at the same weights
+    losses = {}
+    for mode in (None, dict(adv, eps=0.1, alpha=0.03, steps=5)):
+        net = _net(seed=2)
+        losses[mode is None] = T.train_student(
+            net, teacher, x, epochs=1, lr=0.0, batch_size=8, adversarial=mode,
+            generator=torch.Generator().manual_seed(0), progress=False)["loss"][0]
+    assert losses[False] > 1.2 * losses[True], losses
+
+
 def _run(checkpoint_dir, epochs=4, on_checkpoint=None, checkpoint_epochs=(2, 4),
          precision="fp32"):
     teacher, student = _net(seed=1), _net(seed=2)
@@ -158,35 +203,112 @@ def test_interrupted_run_resumes_to_identical_weights(tmp_path):
     assert _same(again, straight)
 
 
+# -- a process killed anywhere resumes where it stopped -----------------------------------------
+
+EPOCHS, BATCHES = 4, 3
+"""The run of :func:`_run`: 4 epochs of 24 images in batches of 8."""
+KILL_SEED = 12
+"""Kill points are drawn from a generator seeded with this (and the test's parameters): any
+batch, any write, and a failure reproduces."""
 KILL_SCRIPT = textwrap.dedent("""
-    import os, signal, sys
+    import sys
     import torch
     torch.set_num_threads(1)  # as the resumed run in the test process
-    sys.path.insert(0, os.environ["TSR_REPO"])
-    import tests.test_training as t
-
-    def die(epoch, student):
-        if epoch == 2:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    t._run(sys.argv[1], on_checkpoint=die, precision=sys.argv[2])
+    import test_training  # tests/ and the package under test are on PYTHONPATH
+    test_training.run_until_killed(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4])
 """)
 
 
+def _die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def run_until_killed(folder, where: str, at: int, precision: str):
+    """Run :func:`_run` in this (child) process and SIGKILL it at occasion ``at`` of ``where``:
+    ``"batch"``: as batch ``at`` of the process is drawn (mid-epoch: the epoch's earlier steps
+    are lost); ``"write"``: inside :func:`tsrobust.io.atomic_write`, the ``at``-th ``torch.save``
+    having left its temporary half-written."""
+    count = itertools.count(1)
+    if where == "batch":
+        draw = T.batches
+
+        def batches(*args, **kwargs):
+            for idx in draw(*args, **kwargs):
+                if next(count) == at:
+                    _die()
+                yield idx
+
+        T.batches = batches
+    elif where == "write":
+        save = torch.save
+
+        def half_save(obj, f, *args, **kwargs):
+            save(obj, f, *args, **kwargs)
+            if next(count) == at:
+                blob = Path(f).read_bytes()
+                Path(f).write_bytes(blob[: len(blob) // 2])
+                _die()
+
+        torch.save = half_save
+    _run(folder, precision=precision)
+    sys.exit(f"the run finished: {where} {at} never came")
+
+
+def _writes(after: int) -> int:
+    """``torch.save`` calls of :func:`_run` resumed after epoch ``after``: the state every epoch,
+    the weights at checkpoint epochs 2 and 4."""
+    return sum(1 + (e in (2, 4)) for e in range(after + 1, EPOCHS + 1))
+
+
+@functools.cache
+def _straight(precision: str) -> dict:
+    return _run(None, precision=precision)
+
+
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
-def test_sigkilled_process_resumes_to_identical_weights(tmp_path, precision):
-    script = tmp_path / "kill.py"
-    script.write_text(KILL_SCRIPT)
-    env = {**os.environ, "TSR_REPO": str(REPO)}
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "ck"), precision],
-                          env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == -9, proc.stderr  # killed, not finished
-    assert not any(p.name.startswith(".") for p in (tmp_path / "ck").iterdir())  # no temp files
-    resumed, straight = _run(tmp_path / "ck", precision=precision), _run(None, precision=precision)
+def test_sigkilled_process_resumes_to_identical_weights(tmp_path, monkeypatch, precision):
+    """A run SIGKILLed mid-epoch at a random batch, then, resumed, killed again inside a random
+    write, resumes after its last saved epoch — it trains only the epochs after it (a restart
+    from scratch would reach the same weights, so the work is counted) — deletes the temporary of
+    the killed write, and ends with the uninterrupted run's weights."""
+    rng = random.Random(f"{KILL_SEED}-{precision}")
+    folder = tmp_path / "ck"
+    path = [str(Path(T.__file__).resolve().parents[1]), str(Path(__file__).resolve().parent),
+            os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+
+    def killed(where, at) -> int:
+        proc = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(folder), where, str(at),
+                               precision], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr  # killed, not finished
+        temporaries = [p.name for p in folder.iterdir() if p.name.startswith(".")]
+        assert bool(temporaries) == (where == "write"), temporaries  # a killed write leaves one
+        return torch.load(folder / T.STATE_FILE, weights_only=True)["epoch"]
+
+    # a batch of epochs 2-4 other than an epoch's first: mid-epoch, after a saved epoch
+    at = rng.choice([k for k in range(BATCHES + 1, EPOCHS * BATCHES + 1) if (k - 1) % BATCHES])
+    saved = killed("batch", at)
+    assert saved == (at - 1) // BATCHES  # every finished epoch was saved, the killed one lost
+    saved = killed("write", rng.randint(1, _writes(saved)))
+    assert 1 <= saved < EPOCHS
+    drawn = []
+    draw = T.batches
+
+    def counting(*args, **kwargs):
+        for idx in draw(*args, **kwargs):
+            drawn.append(len(idx))
+            yield idx
+
+    monkeypatch.setattr(T, "batches", counting)
+    resumed = _run(folder, precision=precision)
+    assert len(drawn) == (EPOCHS - saved) * BATCHES  # the saved epochs are not trained again
+    assert not any(p.name.startswith(".") for p in folder.iterdir())  # the temporary is gone
+    monkeypatch.undo()
+    straight = _straight(precision)
     assert _same(resumed, straight)
     assert all(v.dtype == torch.float32 for v in resumed.values())  # bf16 autocast: fp32 weights
     if precision == "bf16":  # the variant did run in bf16: its weights are not the fp32 run's
-        assert not _same(straight, _run(None))
+        assert not _same(straight, _straight("fp32"))
 
 
 def test_corrupt_or_foreign_checkpoint_is_a_clear_error(tmp_path):
@@ -233,9 +355,15 @@ def test_bf16_and_channels_last_paths_run_on_cpu():
                            generator=torch.Generator().manual_seed(0), progress=False)
     assert len(hist["loss"]) == 1 and hist["loss"][0] == hist["loss"][0]  # finite, not NaN
     assert student.convs[0].weight.dtype == torch.float32  # autocast keeps fp32 weights
+    # the flags change the arithmetic: the same run in fp32 (NCHW) has another loss
+    fp32 = T.train_student(_net(seed=2), teacher, x, epochs=1, lr=1e-3, batch_size=4,
+                           precision="fp32", channels_last=False,
+                           generator=torch.Generator().manual_seed(0), progress=False)
+    assert math.isfinite(fp32["loss"][0]) and fp32["loss"][0] != hist["loss"][0]
 
 
-def test_global_rng_untouched_by_training(tmp_path):
+def test_global_rng_untouched_by_training(tmp_path, tiny_cifar):
+    torch.manual_seed(1234)  # any state but the one a stray manual_seed(0) would set
     state = torch.random.get_rng_state()
     log = []
     _run(tmp_path / "ck", epochs=2, checkpoint_epochs=(1, 2),
@@ -243,6 +371,13 @@ def test_global_rng_untouched_by_training(tmp_path):
     _run(tmp_path / "ck", epochs=2, checkpoint_epochs=(1, 2),
          on_checkpoint=lambda e, s: log.append(e))  # replays from saved weights
     assert log == [1, 2, 1, 2]
+    assert torch.equal(torch.random.get_rng_state(), state)
+    # adversarial training (its random starts), label targets, the teacher with augmentation
+    T.train_student(_net(seed=2), _net(seed=1), _images(8), target="label", epochs=1, lr=1e-3,
+                    batch_size=4, adversarial=dict(norm="l2", eps=0.5, alpha=0.1, steps=1),
+                    generator=torch.Generator().manual_seed(0), progress=False)
+    T.train_teacher(_net(seed=4), tiny_cifar(8, 4), epochs=1, lr=1e-3, batch_size=4,
+                    augment=True, generator=torch.Generator().manual_seed(0), progress=False)
     assert torch.equal(torch.random.get_rng_state(), state)
 
 
@@ -324,14 +459,21 @@ def test_channels_last_flag_sets_the_layout_of_activations(channels_last, tiny_c
     """Checked with augmentation on, whose resampling returns NCHW batches."""
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     teacher, student = _net(seed=1), _net(seed=2)
-    seen = []
-    hook = _conv_outputs(student, seen)
+    seen, inputs = [], []
+    hooks = [_conv_outputs(student, seen)] + [
+        net.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+        for net in (student, teacher)]
     T.train_student(student, teacher, _images(8), epochs=1, lr=1e-3, batch_size=4, augment=True,
                     adversarial=dict(norm="linf", eps=8 / 255, alpha=0.01, steps=1),
                     channels_last=channels_last, generator=torch.Generator().manual_seed(0),
                     progress=False)
-    hook.remove()
+    for h in hooks:
+        h.remove()
     assert len(seen) == 4 and all(a.is_contiguous(memory_format=fmt) for a in seen)
+    # the batches both nets see (the attack's and the step's), not only what the weights make
+    assert len(inputs) == 8 and all(x.is_contiguous(memory_format=fmt) for x in inputs)
+    # and the nets' own weights (a channels-last batch alone makes channels-last activations)
+    assert all(net.convs[0].weight.is_contiguous(memory_format=fmt) for net in (student, teacher))
     seen.clear()
     net = _net(seed=4)
     hook = _conv_outputs(net, seen)
@@ -343,6 +485,7 @@ def test_channels_last_flag_sets_the_layout_of_activations(channels_last, tiny_c
     hook.remove(), hook_in.remove()
     assert seen and all(a.is_contiguous(memory_format=fmt) for a in seen)
     assert all(x.is_contiguous(memory_format=fmt) for x in inputs)  # the batches themselves
+    assert net.convs[0].weight.is_contiguous(memory_format=fmt)
 
 
 def test_one_cycle_schedule_by_hand():

@@ -17,8 +17,10 @@ checkpoint at epoch 50 of a 300-epoch run *a student trained for 50 epochs*, as 
 
 Runs are resumable: with ``checkpoint_dir``, the full training state (weights, optimizer, the
 generator's state, history) is written atomically after every epoch, and a killed run started
-again with the same arguments continues from its last epoch and ends with the same weights as an
-uninterrupted run (deterministic on CPU). Data stay on the device; the batch loop has no host
+again with the same arguments continues after its last completed epoch (the epochs before it are
+not trained again) and ends with the same weights as an uninterrupted run (deterministic on CPU).
+A run killed mid-epoch loses that epoch's work; one killed inside a write leaves a hidden
+temporary file, which the next start deletes (:func:`tsrobust.io.remove_temporaries`). Data stay on the device; the batch loop has no host
 synchronisation (losses are summed on the device and read once per epoch). Nets and data are
 channels-last by default (``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measures
 the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
@@ -48,7 +50,7 @@ from tsrobust.data import (
     augment as augment_images,
     batches,
 )
-from tsrobust.io import atomic_write
+from tsrobust.io import atomic_write, remove_temporaries
 from tsrobust.models import ConvNet
 from tsrobust.runtime import choose_device
 
@@ -134,6 +136,8 @@ def _fit(model: ConvNet, batch_loss: Callable, *, n: int, epochs: int, batch_siz
     history = {"epoch": [], "loss": [], "accuracy": [], "lr": []}
     start = 0
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if folder is not None:
+        remove_temporaries(folder)  # half-written files of a run killed inside a write
     if folder is not None and (folder / STATE_FILE).exists():
         state = _load_state(folder / STATE_FILE)
         if state.get("run_key") != run_key:
