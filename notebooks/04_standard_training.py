@@ -28,12 +28,15 @@
 # Logit training hands the student the full output vector, including *how* the teacher ranks
 # the wrong classes; label training throws that away. §5.5's claims, which this chapter checks:
 #
-# 1. **Table 3.** Robust accuracy grows with training epochs, and logit students are more robust
-#    than label students at every epoch (62.77 % vs 25.79 % after 300 epochs).
+# 1. **Table 3.** Robust accuracy grows with training epochs, for logit and label students
+#    alike, and logit students are more robust than label students at every epoch (62.77 % vs
+#    25.79 % after 300 epochs).
 # 2. **Fig. 8.** Specialization grows with training, and logit students specialize more in every
 #    layer.
 # 3. **Fig. 9.** Label training does not lower ε_in (in-plane specialization); logit training
-#    lowers both ε_in and ε_out.
+#    lowers both ε_in and ε_out. The figure's caption adds that label training reduces ε_out
+#    *more* than logit training, and the talk (source D) says the same: "label training helps
+#    in ε_out but not ε_in".
 # 4. **Fig. 10.** Gaussian input noise (σ = 0.1) during logit training — inputs that leave the
 #    low-rank data subspace — improves specialization in and out of the plane.
 # 5. **Fig. 2 right (§5.3).** Over all student-teacher node pairs of the first layer, ε_in and

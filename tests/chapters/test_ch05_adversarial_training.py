@@ -409,16 +409,6 @@ def test_figures_draw_from_planted_records():
     plt.close(fig)
 
 
-def test_recorded_elsewhere_lists_only_larger_profiles_present(tmp_path, monkeypatch):
-    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
-    assert ch05.recorded_elsewhere("table1", "smoke") == []
-    cfg = resolve(ch05.SETTINGS, profile="gpu", seed=0)
-    results.save(ch05.CHAPTER, "table1", cfg, {"x": 1}, seconds=0.0)
-    assert [p for p, _ in ch05.recorded_elsewhere("table1", "smoke")] == ["gpu"]
-    assert ch05.recorded_elsewhere("table1", "gpu") == []
-    assert [p for p, _ in ch05.recorded_elsewhere("table1")] == ["gpu"]
-
-
 def test_scale_note():
     cfg = resolve(ch05.SETTINGS, profile="smoke", seed=0)
     assert ch05.scale_note(cfg) == (

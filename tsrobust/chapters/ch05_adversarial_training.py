@@ -545,14 +545,6 @@ def recorded_run(name: str, cfg):
     return results.recorded_with(CHAPTER, name, cfg)
 
 
-def recorded_elsewhere(name: str, profile: str | None = None) -> list:
-    """Records ``name`` of this chapter made with the profiles above ``smoke`` other than
-    ``profile`` and present in this copy of the book, as ``[(profile, result)]``, largest
-    first."""
-    return [(other, rec) for other in reversed(PROFILES[1:])
-            if other != profile and (rec := results.recorded(CHAPTER, name, other)) is not None]
-
-
 # -- presenting the results --------------------------------------------------------------------
 
 VERDICT_ABS_TOL = 3.0
