@@ -296,7 +296,7 @@ def test_claim_summary_counts_only_tests():
     assert "0 hold" in results.claim_summary([_row(results.INCONCLUSIVE)])
 
 
-def test_t_quantile_and_seed_margin():
+def test_t_quantile_95_and_paired_seed_margin():
     stats = pytest.importorskip("scipy.stats")
     for dof in (1, 2, 4, 9, 30):
         assert results.t_quantile_95(dof) == pytest.approx(stats.t.ppf(0.95, dof), abs=1e-3)
@@ -305,6 +305,120 @@ def test_t_quantile_and_seed_margin():
         results.t_quantile_95(0)
     diffs = [0.3, 0.5, 0.4]
     expected = stats.t.ppf(0.95, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
-    assert results.seed_margin(diffs) == pytest.approx(expected, rel=1e-3)
-    assert results.seed_margin(diffs, floor=1.0) == 1.0
-    assert results.seed_margin([0.4]) == np.inf  # one seed: no spread to judge by
+    assert results.paired_seed_margin(diffs) == pytest.approx(expected, rel=1e-3)
+    assert results.paired_seed_margin(diffs, floor=1.0) == 1.0
+    assert results.paired_seed_margin([0.4]) == np.inf  # one seed: no spread to judge by
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts honest about scale, and margins from the spread across seeds
+# --------------------------------------------------------------------------------------------
+
+
+def test_reproduced_only_at_the_papers_settings():
+    assert results.verdict(62.0, 62.77, abs_tol=3.0) == "reproduced"
+    assert results.verdict(62.0, 62.77, abs_tol=3.0, paper_scale=False,
+                           direction_holds=True) == "direction holds"
+    assert results.verdict(62.0, 62.77, abs_tol=3.0, paper_scale=False) == "differs"
+    assert results.at_paper_scale(resolve(SETTINGS, profile="paper", seed=5), SETTINGS)
+    assert not results.at_paper_scale(resolve(SETTINGS, profile="gpu", seed=0), SETTINGS)
+    # a paper-profile run with one parameter changed is not at the paper's scale
+    assert not results.at_paper_scale(resolve(SETTINGS, profile="paper", seed=0, n=299),
+                                      SETTINGS)
+    # a smaller profile whose values are the paper's is
+    same = {"n": Setting(int, smoke=300, gpu=300, paper=300, min=1)}
+    assert results.at_paper_scale(resolve(same, profile="smoke", seed=0), same)
+
+
+def test_t_quantile_matches_students_t():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 3, 4, 8, 10, 11, 20, 60, 1000):
+        assert results.t_quantile(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-3)
+    assert results.t_quantile(np.inf) == pytest.approx(stats.norm.ppf(0.975), abs=1e-6)
+    with pytest.raises(ValueError):
+        results.t_quantile(0)
+
+
+def test_seed_stats_and_mean_pm():
+    assert results.seed_stats([1.0, 2.0, 3.0]) == (2.0, 1.0, 3)
+    mean, sd, n = results.seed_stats([0.5])
+    assert (mean, n) == (0.5, 1) and np.isnan(sd)
+    assert results.mean_pm([0.1, 0.2, 0.3], ".1f", 100) == "20.0 ± 10.0"
+    assert results.mean_pm([0.25], ".2f") == "0.25"
+    with pytest.raises(ValueError):
+        results.seed_stats([])
+
+
+def test_seed_margin_pools_the_spread_and_has_none_without_one():
+    a, b = [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]  # sd 1 each: pooled 1, 4 degrees of freedom
+    assert results.seed_margin(a, b) == pytest.approx(2.776 * np.sqrt(2 / 3))
+    # one side with a single seed: the other side's spread stands for its noise
+    assert results.seed_margin([5.0], a) == pytest.approx(4.303 * np.sqrt(1 + 1 / 3))
+    # no spread at all: no margin, unless a measurement variance floors it (normal quantile)
+    assert results.seed_margin([1.0], [2.0]) is None
+    assert results.seed_margin([1.0], [2.0], floor_var=0.25) == pytest.approx(
+        1.959964 * 0.5 * np.sqrt(2))
+    # a spread smaller than the measurement floor: the floor, at the normal quantile
+    tight = [1.0, 1.0, 1.0]
+    assert results.seed_margin(tight, tight, floor_var=0.04) == pytest.approx(
+        1.959964 * 0.2 * np.sqrt(2 / 3))
+    with pytest.raises(ValueError):
+        results.seed_margin([], [1.0])
+
+
+def test_direction_and_no_effect_verdicts():
+    assert results.direction_verdict(0.3, 0.1) == "direction holds"
+    assert results.direction_verdict(0.05, 0.1) == "differs"  # a tie within the noise
+    assert results.direction_verdict(-0.3, 0.1) == "differs"
+    assert results.direction_verdict(0.3, None) == "inconclusive"
+    # "no effect": holds within the margin if the run could see the refuting effect
+    assert results.no_effect_verdict(0.01, 0.05, refuting=0.2) == "direction holds"
+    assert results.no_effect_verdict(-0.3, 0.05, refuting=0.2) == "direction holds"
+    assert results.no_effect_verdict(0.1, 0.05, refuting=0.2) == "differs"
+    assert results.no_effect_verdict(0.01, 0.25, refuting=0.2) == "inconclusive"
+    assert results.no_effect_verdict(0.01, None, refuting=0.2) == "inconclusive"
+    assert "no spread measured" in results.margin_text(None)
+    assert results.margin_text(1.234, ".1f", " points").startswith("margin 1.2 points")
+
+
+def test_inconclusive_is_a_verdict_counted_and_summarized_apart():
+    rows = [results.Row("a", 1, 1, "s", "direction holds"),
+            results.Row("b", 1, 1, "s", "inconclusive"),
+            results.Row("c", 1, 2, "s", "differs")]
+    assert results.verdict_counts(rows) == "1 direction holds, 1 inconclusive, 1 differs"
+    assert results.claim_summary(rows) == (
+        "Of the 3 tests in this run, 1 holds; 1 differs: *c*; 1 is inconclusive: *b*.")
+    assert results.claim_summary(rows[:2]) == (
+        "Of the 2 tests in this run, 1 holds; 1 is inconclusive: *b*.")
+    assert "| **inconclusive** |" in results.compare(rows)._repr_markdown_()
+
+
+def test_largest_recorded_set_needs_every_record_of_a_profile():
+    def records_of(cfg):
+        return {k: ("01_x", f"run{k}" if k else "run", resolve(SETTINGS, profile=cfg.profile,
+                                                               seed=cfg.seed + k, n=cfg.n))
+                for k in range(2)}
+
+    smoke = resolve(SETTINGS, profile="smoke", seed=0)
+    assert results.largest_recorded_set(smoke, SETTINGS, records_of) == (smoke, None)
+    gpu = resolve(SETTINGS, profile="gpu", seed=0)
+    for _, name, cfg in records_of(gpu).values():
+        results.save("01_x", name, cfg, {"seed": cfg.seed}, seconds=0.0)
+    paper = resolve(SETTINGS, profile="paper", seed=0)
+    results.save("01_x", "run", paper, {"seed": 0}, seconds=0.0)  # paper: one of two records
+    shown, found = results.largest_recorded_set(smoke, SETTINGS, records_of)
+    assert shown.profile == "gpu" and [r.values["seed"] for r in found.values()] == [0, 1]
+    assert results.recorded_with("01_x", "run", gpu).values == {"seed": 0}
+    assert results.recorded_with("01_x", "run", resolve(SETTINGS, profile="gpu", seed=0,
+                                                        n=31)) is None
+
+
+def test_records_markdown_lists_the_provenance_of_each_record():
+    cfg = resolve(SETTINGS, profile="smoke", seed=3)
+    a = results.save("01_x", "a", cfg, {"v": 1}, seconds=1.5)
+    b = results.load("01_x", "a", "smoke")
+    text = results.records_markdown([a, b]).text
+    assert text.splitlines()[0] == ("| record | profile | seed | source | seconds | device | "
+                                    "precision | commit |")
+    assert "| a | smoke | 3 | computed in this run | 1.5 |" in text
+    assert "| a | smoke | 3 | recorded run, loaded | 1.5 |" in text

@@ -89,6 +89,24 @@ def test_augmentation_and_noise_reach_the_teacher(monkeypatch):
     assert not any(torch.allclose(seen[0][0], xi, atol=1e-3) for xi in x)
 
 
+def test_augmentation_resamples_rotations_as_asked(monkeypatch):
+    """``resample`` reaches the augmentation of every batch (data.augment tests what each mode
+    does to the pixels)."""
+    from tsrobust import training
+
+    seen = []
+    augment = training.augment_images
+    monkeypatch.setattr(training, "augment_images",
+                        lambda *a, **kw: (seen.append(kw["resample"]), augment(*a, **kw))[1])
+    teacher, student = _net(seed=1), _net(seed=2)
+    x = _images(8)
+    for mode in ("nearest", "bilinear"):
+        T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=8, augment=True,
+                        resample=mode, generator=torch.Generator().manual_seed(0),
+                        progress=False)
+    assert seen == ["nearest", "bilinear"]
+
+
 def test_adversarial_training_calls_pgd_with_the_oracle_objective(monkeypatch):
     from tsrobust import attacks
 

@@ -30,8 +30,10 @@ RESULTS_ENV = "TSROBUST_RESULTS"
 """Environment variable naming the results root (default: ``results/`` of the book's folder)."""
 
 VERDICTS = ("reproduced", "direction holds", "differs", "inconclusive")
-"""Verdicts of a row that tests a source's claim; *inconclusive*: this run cannot decide it (no
-node the claim is about, a bound too loose to constrain anything, an effect below the noise)."""
+"""Verdicts of a test row: *reproduced* (the paper's number, at the paper's settings), *direction
+holds* (the qualitative claim holds by more than the measured noise), *differs*, and
+*inconclusive* (the run cannot tell: no noise was measured to judge by, or, for a claim of no
+effect, the noise is as large as the effect that would refute it)."""
 INCONCLUSIVE = VERDICTS[3]
 
 SANITY_PASSES, SANITY_FAILS = "sanity check passes", "sanity check fails"
@@ -210,20 +212,32 @@ def record(chapter, name, cfg, compute, *, dataset=None, device=None) -> Result:
                 device=device)
 
 
-def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None, noise=0.0) -> str:
+def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None, noise=0.0,
+            paper_scale: bool = True) -> str:
     """Compare our number with the paper's.
 
     "reproduced" if ``|ours − paper| ≤ tol = max(abs_tol, rel_tol·|paper|)`` (both tolerances 0
-    unless given: say what counts as close where the row is made) and our number is precise
+    unless given: say what counts as close where the row is made), our number is precise
     enough to tell, ``noise ≤ tol`` (``noise``: its standard error; a run too small to resolve
-    the tolerance cannot reproduce a number, only match it by chance). Otherwise "direction
-    holds" if ``direction_holds`` (the qualitative claim the number supports holds in our run),
-    else "differs".
+    the tolerance cannot reproduce a number, only match it by chance), and the run was made at
+    the paper's settings, ``paper_scale`` (:func:`at_paper_scale`; a smaller run that lands on
+    the paper's number has not reproduced it). Otherwise "direction holds" if
+    ``direction_holds`` (the qualitative claim the number supports holds in our run), else
+    "differs".
     """
     tol = max(abs_tol, rel_tol * abs(float(paper)))
-    if abs(float(ours) - float(paper)) <= tol and float(noise) <= tol:
+    if paper_scale and abs(float(ours) - float(paper)) <= tol and float(noise) <= tol:
         return "reproduced"
     return "direction holds" if direction_holds else "differs"
+
+
+def at_paper_scale(cfg, settings: dict) -> bool:
+    """Whether ``cfg`` has the paper's settings: every parameter of ``settings`` at the value
+    of the ``paper`` profile (the profile and seed aside). Only such a run can reproduce a
+    number (:func:`verdict`)."""
+    paper = resolve(settings, profile="paper", seed=cfg.seed).as_dict()
+    ours = cfg.as_dict()
+    return all(ours.get(k) == v for k, v in paper.items() if k not in ("profile", "seed"))
 
 
 ACC_MARGIN = 0.02
@@ -259,6 +273,103 @@ def exceeds(a, b, margin=0.0) -> bool:
     """``a > b + margin``: a direction counts as holding only when it clears ``margin`` (the
     noise of the measurement), not on a tie."""
     return float(a) > float(b) + float(margin)
+
+
+# --------------------------------------------------------------------------------------------
+# Seeds: spread across independent runs, and the margins and verdicts it supports
+# --------------------------------------------------------------------------------------------
+
+T_975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
+"""Student's t quantile at 0.975 for 1…10 degrees of freedom (beyond: :func:`t_quantile`)."""
+
+
+def t_quantile(df) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom: a difference beyond it
+    times its standard error is a direction at the two-sided 5 % level. ``df`` = ∞ gives the
+    normal 1.96; above 10 a Cornish–Fisher expansion (within 0.001)."""
+    if df == math.inf:
+        return 1.959964
+    if isinstance(df, bool) or int(df) != df or df < 1:
+        raise ValueError(f"df must be a positive integer or inf, got {df!r}")
+    df = int(df)
+    if df <= len(T_975):
+        return T_975[df - 1]
+    z = 1.959964
+    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
+
+
+def seed_stats(values) -> tuple[float, float, int]:
+    """Mean, sample standard deviation (``ddof = 1``; NaN for a single value) and count of
+    per-seed values (one value per independently trained run)."""
+    v = np.asarray([float(x) for x in values], dtype=float)
+    if v.size == 0:
+        raise ValueError("seed_stats needs at least one value")
+    sd = float(v.std(ddof=1)) if v.size > 1 else math.nan
+    return float(v.mean()), sd, int(v.size)
+
+
+def mean_pm(values, spec: str = ".3f", scale: float = 1.0) -> str:
+    """``"mean ± sd"`` of per-seed values (times ``scale``); just the value for one seed."""
+    mean, sd, n = seed_stats(values)
+    if n == 1:
+        return format(scale * mean, spec)
+    return f"{format(scale * mean, spec)} ± {format(scale * sd, spec)}"
+
+
+def seed_margin(a, b, *, floor_var: float = 0.0) -> float | None:
+    """What ``mean(a) − mean(b)`` must exceed to count as a direction, from measured noise.
+
+    ``a`` and ``b`` hold one value per seed (independent runs). Their spread is pooled (the
+    same kind of quantity, measured the same way): ``s² = Σ (nᵢ − 1) sᵢ² / Σ (nᵢ − 1)``,
+    floored by ``floor_var``, the variance one run's value has from its own measurement (e.g.
+    the binomial variance of an accuracy on a finite image set, which a few seeds can miss). The
+    margin is the t quantile (:func:`t_quantile`, degrees of freedom of the pooled spread) times
+    the standard error of the difference, ``s·√(1/n_a + 1/n_b)``. With one seed on each side
+    there is no spread: the margin then rests on ``floor_var`` alone (normal quantile), and is
+    ``None`` — no noise measured, nothing to judge by — without one."""
+    groups = [np.asarray([float(x) for x in g], dtype=float) for g in (a, b)]
+    if any(g.size == 0 for g in groups):
+        raise ValueError("seed_margin needs at least one value on each side")
+    df = sum(g.size - 1 for g in groups)
+    if df == 0 and floor_var <= 0:
+        return None
+    pooled = (sum(((g - g.mean()) ** 2).sum() for g in groups) / df) if df else 0.0
+    var = max(float(pooled), float(floor_var))
+    se = math.sqrt(var * (1 / groups[0].size + 1 / groups[1].size))
+    return t_quantile(df if df and pooled >= floor_var else math.inf) * se
+
+
+def direction_verdict(difference: float, margin: float | None) -> str:
+    """The verdict of a claimed direction measured as ``difference`` (positive: the claimed
+    way): "direction holds" beyond ``margin``, "differs" otherwise (a reversal or a tie within
+    the noise), "inconclusive" when no noise was measured (``margin`` None)."""
+    if margin is None:
+        return "inconclusive"
+    return "direction holds" if float(difference) > margin else "differs"
+
+
+def no_effect_verdict(effect: float, margin: float | None, refuting: float) -> str:
+    """The verdict of a claim of *no* effect, e.g. "label training does not lower ε_in".
+
+    ``effect``: the effect measured (positive: the way the claim denies); ``refuting``: the
+    size of an effect that would refute the claim (e.g. the same effect under the contrasting
+    treatment, which the source says does have it). "differs" when ``effect`` clears
+    ``margin``; "direction holds" when it does not *and* the run can resolve an effect of the
+    refuting size (``margin < refuting``); otherwise "inconclusive": a run whose noise is as
+    large as the effect in question cannot show its absence."""
+    if margin is None:
+        return "inconclusive"
+    if float(effect) > margin:
+        return "differs"
+    return "direction holds" if margin < float(refuting) else "inconclusive"
+
+
+def margin_text(margin: float | None, spec: str = ".3f", unit: str = "") -> str:
+    """How a row's note states its margin (or that it has none)."""
+    if margin is None:
+        return "no spread measured (one seed): nothing to judge a direction by"
+    return f"margin {format(margin, spec)}{unit} (t × standard error of the difference)"
 
 
 @dataclass
@@ -374,6 +485,24 @@ def markdown_table(columns: dict, digits: int = 4) -> MarkdownTable:
     return MarkdownTable("\n".join(lines))
 
 
+def records_markdown(records) -> MarkdownTable:
+    """The provenance of several records in one table (a run made of many records, such as
+    students of several seeds, would otherwise need a caption each): name, profile, seed,
+    whether loaded or computed, seconds, device, precision and commit."""
+    recs = list(records)
+    p = [r.provenance for r in recs]
+    return markdown_table({
+        "record": [r.name for r in recs],
+        "profile": [q.get("profile") for q in p],
+        "seed": [q.get("parameters", {}).get("seed") for q in p],
+        "source": ["recorded run, loaded" if r.loaded else "computed in this run" for r in recs],
+        "seconds": [q.get("seconds") for q in p],
+        "device": [q.get("device") for q in p],
+        "precision": [q.get("precision") for q in p],
+        "commit": [q.get("commit") for q in p],
+    }, digits=6)
+
+
 # ----------------------------------------------------------------------------------------------
 # Missing values, paired and rank-correlation margins, verdict summaries
 # ----------------------------------------------------------------------------------------------
@@ -479,9 +608,9 @@ def largest_recorded(run: Result, settings: dict) -> Result:
     params = run.provenance["parameters"]
     larger = PROFILES[PROFILES.index(params["profile"]) + 1:]
     for profile in reversed(larger):
-        rec = load(run.chapter, run.name, profile)
-        wanted = resolve(settings, profile=profile, seed=params["seed"]).as_dict()
-        if rec is not None and rec.provenance.get("parameters") == wanted:
+        rec = recorded_with(run.chapter, run.name,
+                            resolve(settings, profile=profile, seed=params["seed"]))
+        if rec is not None:
             return rec
     return run
 
@@ -530,9 +659,10 @@ def t_quantile_95(dof: int) -> float:
     return T_95_ONE_SIDED[dof - 1] if dof <= len(T_95_ONE_SIDED) else 1.645
 
 
-def seed_margin(diffs, floor: float = 0.0) -> float:
-    """What the mean of per-seed differences ``diffs`` (one per independent seed) must exceed to
-    count as a direction: the one-sided 5 % level of a t-test, t_{0.95, n−1} · sd / √n, and at
+def paired_seed_margin(diffs, floor: float = 0.0) -> float:
+    """What the mean of *paired* per-seed differences ``diffs`` (one per seed, both arms run with
+    that seed) must exceed to count as a direction — :func:`seed_margin` is the unpaired,
+    two-group version: the one-sided 5 % level of a t-test, t_{0.95, n−1} · sd / √n, and at
     least ``floor``; infinite for fewer than two seeds (no spread to judge by). With few seeds
     the t quantile is much larger than the 2 of a normal approximation (6.3 for two seeds)."""
     diffs = np.asarray(diffs, dtype=float).ravel()
@@ -540,3 +670,31 @@ def seed_margin(diffs, floor: float = 0.0) -> float:
         return math.inf
     sd = float(diffs.std(ddof=1))
     return max(float(floor), t_quantile_95(diffs.size - 1) * sd / math.sqrt(diffs.size))
+
+
+def recorded_with(chapter: str, name: str, cfg) -> Result | None:
+    """The record ``name`` of ``chapter`` in ``cfg``'s profile if it was made with exactly
+    ``cfg``'s parameters, else ``None``."""
+    rec = load(chapter, name, cfg.profile)
+    if rec is not None and rec.provenance.get("parameters") == cfg.as_dict():
+        return rec
+    return None
+
+
+def largest_recorded_set(cfg, settings: dict, records_of) -> tuple:
+    """:func:`largest_recorded` for a chapter whose run is several records (students of several
+    seeds, say): the largest profile above ``cfg``'s whose records are all present.
+
+    ``records_of(config)`` maps a chapter configuration to the records a run with it makes,
+    ``{key: (chapter, name, record_config)}``. For each profile larger than ``cfg.profile``,
+    largest first, the configuration of that profile at ``cfg``'s seed is formed and every one
+    of its records looked up (:func:`recorded_with`); the first profile with all of them wins.
+    Returns ``(config, {key: Result})``, or ``(cfg, None)`` when no larger profile is complete
+    (the chapter then shows this build's own run)."""
+    for profile in reversed(PROFILES[PROFILES.index(cfg.profile) + 1:]):
+        big = resolve(settings, profile=profile, seed=cfg.seed)
+        found = {key: recorded_with(chapter, name, rec_cfg)
+                 for key, (chapter, name, rec_cfg) in records_of(big).items()}
+        if found and all(r is not None for r in found.values()):
+            return big, found
+    return cfg, None

@@ -342,7 +342,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
                   optimizer: str = "adam", weight_decay: float = 0.0, precision: str = "fp32",
-                  channels_last: bool = True) -> dict:
+                  channels_last: bool = True, resample: str = "bilinear") -> dict:
     """Fit ``student`` to ``teacher`` on inputs ``x`` (§5.1): the data labels are never used.
 
     ``target``: ``"logit"`` (ℓ2 to the teacher's logits) or ``"label"`` (cross-entropy to its
@@ -363,7 +363,9 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     ``precision`` (``"fp32"``, ``"bf16"`` or ``"auto"``): of the forward passes and of the
     attack (bf16 autocast; weights, optimizer state and the attack's perturbation stay fp32).
     ``channels_last``: the layout of both nets and of every batch (augmented ones included).
-    Returns the history (per epoch: mean loss, learning rate).
+    ``resample``: how ``augment`` reads rotated images off the pixel grid (``"bilinear"`` or
+    ``"nearest"``, see :func:`tsrobust.data.augment`). Returns the history (per epoch: mean
+    loss, learning rate).
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
@@ -386,7 +388,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
         if augment or noise_std:
             xb = augment_images(xb, generator, crop_padding=CROP_PADDING if augment else 0,
                                 flip=augment, rotation_deg=ROTATION_DEG if augment else 0.0,
-                                noise_std=noise_std).contiguous(memory_format=fmt)
+                                noise_std=noise_std, resample=resample
+                                ).contiguous(memory_format=fmt)
         if adversarial is not None:
             student.eval()
             if noise_std:
@@ -410,7 +413,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                "teacher_widths": list(teacher.widths), "n": len(x), "target": target, "lr": lr,
                "batch_size": batch_size, "augment": bool(augment), "noise_std": noise_std,
                "adversarial": adversarial, "optimizer": optimizer, "weight_decay": weight_decay,
-               "bf16": precision == "bf16"}  # the resolved precision (see train_teacher)
+               "bf16": precision == "bf16",  # the resolved precision (see train_teacher)
+               **({"resample": resample} if augment else {})}
     with attacks.frozen(teacher):
         return _fit(student, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                     lr_at=lambda e: lr, optimizer=optimizer, weight_decay=weight_decay,

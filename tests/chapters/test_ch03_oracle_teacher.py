@@ -120,3 +120,31 @@ def test_teacher_table_and_figures():
     assert [len(f.axes) for f in figs] == [2, 2, 1]
     for f in figs:
         plt.close(f)
+
+
+def test_the_chapter_leads_with_the_largest_recorded_teacher(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from tsrobust import results
+
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
+    smoke = resolve(TEACHER_SETTINGS, profile="smoke", seed=0)
+    own = results.save(ch03.CHAPTER, "teacher", smoke, {"v": "smoke"}, seconds=0.0)
+    shown, own_run = ch03.leading(own, TEACHER_SETTINGS)
+    assert shown is own and own_run
+    assert "No run of the teacher larger" in ch03.shown_markdown(shown, own_run, "smoke",
+                                                                 "the teacher")
+    # the cpu teacher of chapter 3's cpu profile, recorded with that profile's settings
+    results.save(ch03.CHAPTER, "teacher", resolve(TEACHER_SETTINGS, profile="cpu", seed=0),
+                 {"v": "cpu"}, seconds=0.0)
+    shown, own_run = ch03.leading(own, TEACHER_SETTINGS)
+    assert shown.values == {"v": "cpu"} and not own_run
+    assert "the `cpu` run recorded in the repository" in ch03.shown_markdown(
+        shown, own_run, "smoke", "the teacher")
+    tv = {**_teacher_values(), "n_test_used": 500}
+    pv = _spectrum()
+    text = ch03.pipeline_markdown(
+        SimpleNamespace(values=tv, provenance={"profile": "smoke"}),
+        SimpleNamespace(values=pv, provenance={"parameters": {"pca_rank": 17}}))
+    assert text.startswith("This build's `smoke` teacher: test accuracy 60.0 % trained")
+    assert "99.50 % of the variance in the top 17" in text

@@ -75,10 +75,31 @@ def test_paper_checkpoints_scaled_to_our_runs():
     assert cifar.scaled_checkpoints(20) == (3, 7, 10, 13, 20)
     assert cifar.scaled_checkpoints(100) == (17, 33, 50, 67, 100)
     assert cifar.scaled_checkpoints(2) == (1, 2)  # distinct and ≥ 1
-    # the paper checkpoint at the same fraction of training
-    assert cifar.paper_epoch(1, 2) == 150 and cifar.paper_epoch(2, 2) == 300
-    assert cifar.paper_epoch(1, 3) == 100 and cifar.paper_epoch(3, 20) == 50
-    assert cifar.paper_epoch(20, 20) == 300 and cifar.paper_epoch(13, 20) == 200
+    # the paper checkpoint nearest in epochs: matched by epoch, not by fraction of training
+    assert cifar.paper_epoch(1) == cifar.paper_epoch(2) == cifar.paper_epoch(20) == 50
+    assert cifar.paper_epoch(75) == 50 and cifar.paper_epoch(76) == 100  # the earlier on a tie
+    assert cifar.paper_epoch(150) == 150 and cifar.paper_epoch(260) == 300
+    assert cifar.paper_epoch(1000) == 300
+    assert cifar.epochs_note(150, 150) == ""
+    assert cifar.epochs_note(2, 50) == "our epoch 2 vs the paper's 50: the epochs differ"
+
+
+def test_seed_configs_differ_only_in_the_seed():
+    settings = {"n_train": cifar.N_TRAIN, "precision": cifar.PRECISION}
+    cfg = resolve(settings, profile="cpu", seed=3, n_train=40_000)
+    two = cifar.seed_config(cfg, settings, 2)
+    assert two.seed == 5 and two.n_train == 40_000 and two.profile == "cpu"
+    assert cifar.seed_config(cfg, settings, 0).as_dict() == cfg.as_dict()
+    assert cifar.seed_name("student_logit", cfg, 0) == "student_logit"
+    assert cifar.seed_name("student_logit", cfg, 2) == "student_logit_seed5"
+
+
+def test_students_of_both_chapters_are_attacked_alike():
+    # the ℓ∞ PGD of the robust accuracy is one setting per parameter, with the paper's values
+    # from the cpu profile up
+    for setting, paper in ((cifar.ATTACK_EPS, 10 / 255), (cifar.ATTACK_ALPHA, 0.01),
+                           (cifar.ATTACK_STEPS, 40)):
+        assert setting.cpu == setting.gpu == setting.paper == paper
 
 
 def test_teacher_config_takes_n_train_from_the_data(tiny_cifar):
@@ -107,3 +128,17 @@ def test_fine_tuned_oracle_is_the_pruned_net_trained_on(tmp_path, monkeypatch, t
     assert v["history"]["test_accuracy"][-1] == accuracy(full, data.x_test, data.y_test)
     assert res.provenance["precision"] == v["precision"] in ("fp32", "bf16")
     assert res.provenance["device"].startswith("CPU")
+
+
+def test_shown_run_sentence(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
+    cpu = resolve(cifar.TEACHER_SETTINGS, profile="cpu", seed=0)
+    own = cifar.shown_run_markdown(cpu, True, "smoke", "tiny")
+    assert own.startswith("No run larger than this build's `smoke` run") and "(tiny)" in own
+    text = cifar.shown_run_markdown(cpu, False, "smoke", "big")
+    assert "the `cpu` run recorded in the repository (big)" in text and "oracle" not in text
+    from tsrobust import results
+    results.save(cifar.TEACHER_CHAPTER, "teacher", cpu,
+                 {"pruned_widths": [45, 32, 32, 20], "test_accuracy_pruned": 0.712}, seconds=0)
+    text = cifar.shown_run_markdown(cpu, False, "smoke", "big")
+    assert "chapter 3's `cpu` teacher, pruned to 45-32-32-20, at 71.2 % test accuracy" in text

@@ -777,7 +777,7 @@ def lesson2_claim(values: dict, arrays: dict) -> results.Row:
     the seed margin (``augmentation_experiment``)."""
     err = arrays["error"].mean(axis=3)  # [n_sizes, repeats, 3]
     per_seed = np.log10(err[:, :, 1] / err[:, :, 2]).mean(axis=0)
-    m = results.seed_margin(per_seed)
+    m = results.paired_seed_margin(per_seed)
     mean = float(per_seed.mean())
     agnostic, aware = (float(np.mean(values["mean_error"][LESSON2[k]])) for k in (1, 2))
     return results.Row(

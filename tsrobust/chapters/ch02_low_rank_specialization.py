@@ -921,7 +921,7 @@ def _seed_test(per_seed, floor: float = 0.0):
     per_seed = per_seed[np.isfinite(per_seed)]
     if per_seed.size == 0:
         return float("nan"), float("inf"), False
-    m = results.seed_margin(per_seed, floor)
+    m = results.paired_seed_margin(per_seed, floor)
     return float(per_seed.mean()), m, results.exceeds(per_seed.mean(), 0.0, m)
 
 

@@ -55,6 +55,42 @@ def teacher(cfg, data: CIFAR10, *, device="cpu", progress: bool = True):
                           **settings)
 
 
+def leading(run, settings: dict) -> tuple:
+    """What the chapter shows for this build's ``run`` (the teacher's record, or the patch
+    spectrum's): the book leads with the largest recorded run
+    (:func:`tsrobust.results.largest_recorded`). Returns ``(shown, own_run)``; ``settings``:
+    the parameters the record was made with (:data:`TEACHER_SETTINGS` for the teacher,
+    :data:`SETTINGS` for the spectrum)."""
+    shown = results.largest_recorded(run, settings)
+    return shown, shown is run
+
+
+def shown_markdown(shown, own_run: bool, build_profile: str, what: str) -> str:
+    """The sentence that says which run the chapter shows for ``what`` ("the teacher", "the
+    patch spectrum")."""
+    p = shown.provenance["profile"]
+    if own_run:
+        return (f"No run of {what} larger than this build's `{build_profile}` run is recorded in "
+                f"this copy of the book: what follows is this build's own run.")
+    return (f"What follows for {what} is the `{p}` run recorded in the repository, the largest "
+            f"recorded; this build's own `{build_profile}` run is the pipeline check at the end "
+            f"of the chapter.")
+
+
+def pipeline_markdown(teacher_res, pca_res) -> str:
+    """This build's own teacher and patch spectrum, compactly (the pipeline check)."""
+    tv, pv = teacher_res.values, pca_res.values
+    acc_only, _ = _pruned_only(tv)
+    rank = pca_res.provenance["parameters"]["pca_rank"]
+    return (f"This build's `{teacher_res.provenance['profile']}` teacher: test accuracy "
+            f"{100 * tv['test_accuracy_full']:.1f} % trained, {100 * acc_only:.1f} % pruned, "
+            f"{100 * tv['test_accuracy_pruned']:.1f} % as the oracle, on "
+            f"{tv['n_test_used']} test images; its patch spectrum puts "
+            f"{100 * pv['variance_in_top_rank']:.2f} % of the variance in the top {rank} "
+            f"components. Verdicts of its rows: "
+            f"{results.verdict_counts(claim_rows(teacher=tv, spectrum=pv, pca_rank=rank))}.")
+
+
 def _widths(w) -> str:
     return "-".join(map(str, w))
 

@@ -10,7 +10,12 @@ and how results that depend on it are recorded.
 - :func:`record_for`: ``results.record`` for results that also depend on the data copy and the
   teacher (by weight digest).
 - :data:`PAPER_CHECKPOINTS`, :func:`scaled_checkpoints`, :func:`paper_epoch`: the paper's student
-  checkpoints (Tables 1 and 3) and ours at the same fraction of training.
+  checkpoints (Tables 1 and 3), ours spread over a shorter run, and the paper checkpoint an epoch
+  of ours is compared with (the nearest in epochs).
+- The students' shared settings (:data:`STUDENT_OPTIMIZER` …, :data:`N_STUDENT`, the robust
+  accuracy attack :data:`ATTACK_EPS`, :data:`ATTACK_ALPHA`, :data:`ATTACK_STEPS`) and the seeds
+  of a comparison (:func:`seed_config`, :func:`seed_name`): chapters 4 and 5 train and attack
+  their standard-trained students alike, so their numbers compare.
 """
 
 from __future__ import annotations
@@ -120,6 +125,35 @@ STUDENT_BATCH_SIZE = Setting(int, smoke=128, cpu=128, gpu=128, paper=128, min=1,
 the ℓ2 logit loss and the cross-entropy label loss, whose gradient scales differ), so that their
 standard-trained students are comparable."""
 
+STUDENT_IMAGES_DOC = ("training images the students learn from: the first of the teacher's "
+                      "n_train (the cpu profile trains its students on 20 000 of them)")
+
+ATTACK_EPS = Setting(float, smoke=10 / 255, cpu=10 / 255, gpu=10 / 255, paper=10 / 255, min=0.0,
+                     doc="ℓ∞ budget of the robust-accuracy attack (§5.1: 10/255)")
+ATTACK_ALPHA = Setting(float, smoke=0.01, cpu=0.01, gpu=0.01, paper=0.01, min=0.0,
+                       doc="ℓ∞ PGD step size of the robust-accuracy attack (§5.1: 0.01)")
+ATTACK_STEPS = Setting(int, smoke=5, cpu=40, gpu=40, paper=40, min=1,
+                       doc="PGD steps of the robust-accuracy attack (§5.1: 40)")
+"""The ℓ∞ PGD of the robust accuracy (§5.1, §5.4): one definition, so that the standard-trained
+students of chapter 4 (Table 3) and chapter 5 (Table 1) are attacked alike and their numbers
+compare."""
+
+
+def seed_config(cfg, settings: dict, k: int):
+    """The configuration of the ``k``-th seed of a run (``k`` = 0 is ``cfg`` itself): every
+    parameter as ``cfg``'s, the seed ``cfg.seed + k``. Each seed is an independently initialized
+    and trained student; the spread across seeds is the noise the verdicts judge by."""
+    values = cfg.as_dict()
+    profile = values.pop("profile")
+    values.pop("seed")
+    return resolve(settings, profile=profile, seed=cfg.seed + k, **values)
+
+
+def seed_name(name: str, cfg, k: int) -> str:
+    """The record name of the ``k``-th seed's run of ``name``: ``name`` itself for ``k`` = 0
+    (the records of one-seed runs keep their names), else ``name_seed<cfg.seed + k>``."""
+    return name if k == 0 else f"{name}_seed{cfg.seed + k}"
+
 # -- seeds ------------------------------------------------------------------------------------
 
 TEACHER_SEED_OFFSET = 10_000
@@ -144,12 +178,42 @@ def scaled_checkpoints(epochs: int, paper=PAPER_CHECKPOINTS,
     return tuple(sorted({max(1, round(e * epochs / paper_epochs)) for e in paper}))
 
 
-def paper_epoch(epoch: int, epochs: int, paper=PAPER_CHECKPOINTS,
-                paper_epochs: int = PAPER_EPOCHS) -> int:
-    """The paper checkpoint at the same fraction of training as ``epoch`` of ``epochs`` (the
-    nearest one; the earlier on a tie), e.g. epoch 1 of 3 ↔ epoch 100 of 300."""
-    frac = epoch / epochs
-    return min(paper, key=lambda p: (abs(p / paper_epochs - frac), p))
+def paper_epoch(epoch: int, paper=PAPER_CHECKPOINTS) -> int:
+    """The paper checkpoint that our ``epoch`` is compared with: the one nearest in epochs (the
+    earlier on a tie), e.g. epoch 2 ↔ 50, epoch 120 ↔ 100. Matched by epoch, not by fraction of
+    training: a student trained 2 epochs is not a student trained 150, whatever its run's length
+    (:func:`epochs_note` says where the two differ)."""
+    return min(paper, key=lambda p: (abs(p - epoch), p))
+
+
+def epochs_note(epoch: int, paper: int) -> str:
+    """"" when our checkpoint and the paper's it is compared with have the same epoch, else
+    the sentence that says they do not."""
+    if epoch == paper:
+        return ""
+    return f"our epoch {epoch} vs the paper's {paper}: the epochs differ"
+
+
+# -- the run a chapter shows ----------------------------------------------------------------------
+
+def shown_run_markdown(shown_cfg, own_run: bool, build_profile: str, scale: str) -> str:
+    """The sentence that says which run a chapter of 4–5 shows: the largest recorded one (with
+    its teacher's accuracy, from chapter 3's record of that profile), or, when none larger than
+    this build's is recorded, this build's own run — then a pipeline check, not a test at
+    scale. ``scale``: the shown run's scale, as its rows state it."""
+    if own_run:
+        return (f"No run larger than this build's `{build_profile}` run is recorded in this copy "
+                f"of the book, so the tables, figures and verdicts below are this build's own run "
+                f"({scale}): a check that the pipeline works, not a test of the paper at scale.")
+    teacher = results.load(TEACHER_CHAPTER, "teacher", shown_cfg.profile)
+    oracle = ("" if teacher is None else
+              f" Its oracle is chapter 3's `{shown_cfg.profile}` teacher, pruned to "
+              f"{'-'.join(map(str, teacher.values['pruned_widths']))}, at "
+              f"{100 * teacher.values['test_accuracy_pruned']:.1f} % test accuracy.")
+    return (f"The tables, figures and verdicts below are the `{shown_cfg.profile}` run recorded "
+            f"in the repository ({scale}), the largest recorded; every number in them, and in "
+            f"the sentences computed from them, comes from that record.{oracle} This build's own "
+            f"`{build_profile}` run is shown compactly at the end, as the pipeline check.")
 
 
 # -- recording ----------------------------------------------------------------------------------
