@@ -96,10 +96,10 @@ TEACHER_SETTINGS = {
     "pruned_widths": Setting(tuple, smoke=PRUNED_WIDTHS, cpu=PRUNED_WIDTHS, gpu=PRUNED_WIDTHS,
                              paper=PRUNED_WIDTHS, min=1,
                              doc="teacher widths after fan-out pruning (§5.1)"),
-    "teacher_finetune_epochs": Setting(int, smoke=0, cpu=3, gpu=5, paper=0, min=0,
+    "teacher_finetune_epochs": Setting(int, smoke=0, cpu=5, gpu=5, paper=0, min=0,
                                        doc="epochs of label training of the pruned teacher "
                                            "(0: none; the source prunes without it)"),
-    "teacher_finetune_lr": Setting(float, smoke=5e-4, cpu=5e-4, gpu=5e-3, paper=5e-3, min=0.0,
+    "teacher_finetune_lr": Setting(float, smoke=5e-4, cpu=1e-3, gpu=5e-3, paper=5e-3, min=0.0,
                                    doc="learning rate of that fine-tune (cosine to 0, the "
                                        "teacher's optimizer)"),
     "precision": PRECISION,
