@@ -172,7 +172,7 @@ display(Markdown(ch03.pruned_mass_markdown(tv)))
 # norm.
 
 # %%
-results.compare(ch03.claim_rows(teacher=tv), shown)
+results.compare(ch03.claim_rows(teacher=tv, teacher_scale=ch03.scale_of(shown)), shown)
 
 # %% [markdown]
 # ## Low-rank input: the patch spectrum (Fig. 2, left)

@@ -57,6 +57,27 @@ def test_pruning_claims_hold_and_fail():
     assert v == {SAME: "reproduced", LOST: "reproduced"}
 
 
+def test_a_smaller_teacher_cannot_reproduce_the_pruning_claims():
+    """At a profile below the paper's the same numbers are at best *direction holds*, the row
+    says the scale, and a miss still differs."""
+    kw = dict(teacher=_teacher_values(), teacher_scale="cpu")
+    assert _verdicts(**kw) == {SAME: "direction holds", LOST: "direction holds"}
+    assert all("`cpu` profile" in r.note for r in ch03.claim_rows(**kw))
+    bad = _verdicts(teacher=_teacher_values(agreement=0.42, pruned=0.386), teacher_scale="cpu")
+    assert bad == {SAME: "differs", LOST: "differs"}
+
+
+def test_scale_of_a_teacher_record():
+    from types import SimpleNamespace
+
+    def rec(profile):
+        params = resolve(TEACHER_SETTINGS, profile=profile, seed=0).as_dict()
+        return SimpleNamespace(provenance={"parameters": params})
+
+    assert ch03.scale_of(rec("paper")) is None
+    assert ch03.scale_of(rec("cpu")) == "cpu" and ch03.scale_of(rec("smoke")) == "smoke"
+
+
 def _spectrum(share=0.995, spread=500.0):
     return {"variance_in_top_rank": share, "top_over_rank": spread}
 
@@ -144,7 +165,7 @@ def test_the_chapter_leads_with_the_largest_recorded_teacher(tmp_path, monkeypat
     tv = {**_teacher_values(), "n_test_used": 500}
     pv = _spectrum()
     text = ch03.pipeline_markdown(
-        SimpleNamespace(values=tv, provenance={"profile": "smoke"}),
+        SimpleNamespace(values=tv, provenance={"profile": "smoke", "parameters": smoke.as_dict()}),
         SimpleNamespace(values=pv, provenance={"parameters": {"pca_rank": 17}}))
     assert text.startswith("This build's `smoke` teacher: test accuracy 60.0 % trained")
     assert "99.50 % of the variance in the top 17" in text
