@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from tsrobust import results
+from tsrobust import attacks, results
 from tsrobust.chapters import ch05_adversarial_training as ch05
 from tsrobust.chapters.cifar import TEACHER_CHAPTER
 from tsrobust.data import CIFAR10
@@ -476,3 +476,25 @@ def test_reading_sentence_follows_the_shown_run():
     assert "PGD-10" in text and "3 seeds" in text and "pipeline" not in text
     assert "paper's settings" in ch05.reading_markdown(
         resolve(ch05.SETTINGS, profile="paper", seed=0), False)
+
+
+def test_transfer_row_attacks_with_the_surrogate_and_scores_the_student():
+    """The "transfer" row is the student's agreement with the teacher on examples made against
+    the *surrogate* (a black-box attack), not against the student itself: computed by hand it
+    equals the suite's row, and with a large budget it is above the white-box ℓ∞ row."""
+    cfg = resolve(ch05.SETTINGS, profile="smoke", seed=0, n_eval=12, repeats=1, eval_steps=5,
+                  linf_eps=0.3, linf_alpha=0.05)
+    teacher, student, surrogate = small_net(4), small_net(6), small_net(5)
+    x = images(12)
+    subsets = [torch.arange(12)]
+    table = ch05.attack_suite(student, teacher, surrogate, x, cfg, gen(),
+                              subsets=subsets, names=("transfer",))
+    table.update(ch05.attack_suite(student, teacher, None, x, cfg, gen(), subsets=subsets,
+                                   names=("linf_pgd",)))
+    by_hand = attacks.robust_accuracy_of(
+        student, teacher, x, lambda xb, g: attacks.transfer_attack(
+            surrogate, teacher, xb, eps=cfg.linf_eps, alpha=cfg.linf_alpha,
+            steps=cfg.eval_steps, norm="linf", generator=g, precision=cfg.precision),
+        generator=gen(), subsets=subsets, precision=cfg.precision)
+    assert table["transfer"] == pytest.approx(by_hand)
+    assert table["transfer"][0] > table["linf_pgd"][0]
