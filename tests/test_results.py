@@ -101,6 +101,11 @@ def test_verdicts():
     assert results.verdict(68.0, 62.77) == "differs"
     assert results.verdict(68.0, 62.77, abs_tol=3.0) == "differs"
     assert results.verdict(5, 5) == "reproduced"
+    # a run whose standard error exceeds the tolerance cannot reproduce, only match by chance
+    assert results.verdict(62.5, 62.77, abs_tol=1.0, noise=0.9) == "reproduced"
+    assert results.verdict(62.5, 62.77, abs_tol=1.0, noise=2.5) == "differs"
+    assert results.verdict(62.5, 62.77, abs_tol=1.0, noise=2.5,
+                           direction_holds=True) == "direction holds"
     assert results.exceeds(0.5, 0.4) and not results.exceeds(0.5, 0.4, margin=0.1)
     with pytest.raises(ValueError):
         results.Row("x", 1, 2, "Table 1", verdict="close enough")
