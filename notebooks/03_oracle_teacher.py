@@ -154,9 +154,8 @@ plt.show()
 # %% [markdown]
 # **Figure 3.1.** The teacher's loss per epoch (left) and its accuracy (right) on its augmented
 # training batches and, where recorded, on the test images; after the dashed line, the pruned
-# teacher's fine-tune on the labels, where the profile has one. The gap between the last test
-# point before the line and the first after it is what pruning by fan-out norm costs before the
-# fine-tune. A smoke teacher sees a few thousand images for a few epochs and stays far from a
+# teacher's fine-tune on the labels, where the profile has one (the table above gives the pruned
+# teacher's accuracy before its first fine-tune epoch). A smoke teacher sees a few thousand images for a few epochs and stays far from a
 # good classifier: enough for the pipeline, since the students of chapters 4–5 need *a* fixed
 # teacher to copy, not an accurate one.
 
