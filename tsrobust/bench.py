@@ -67,7 +67,8 @@ import torch.nn as nn
 from tsrobust import attacks, runtime
 from tsrobust.io import atomic_write
 from tsrobust.models import PRUNED_WIDTHS, STUDENT_WIDTHS, ConvNet
-from tsrobust.training import train_student
+from tsrobust.data import load_cifar10
+from tsrobust.training import MOMENTUM, train_student
 
 ADV_EPS = 10 / 255
 """§5.1: ℓ∞ budget of the adversarial training."""
@@ -78,7 +79,6 @@ PGD_STEPS = 10
 evaluation attack uses 40 — ``--pgd-steps 40``)."""
 LR = 0.01
 """SGD learning rate of both loops (the value does not change the speed)."""
-MOMENTUM = 0.9
 SAME_TOL = 1e-6
 """Adversarial coordinates closer than this to the naive attack's count as the same."""
 DIFF_STEPS = 3
@@ -287,8 +287,6 @@ def _models(device, generator_seed: int = 0):
 def _data(n: int, source: str, seed: int) -> torch.Tensor:
     if source == "synthetic":
         return torch.rand(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-    from tsrobust.data import load_cifar10
-
     return load_cifar10(n_train=n, n_test=1, generator=torch.Generator().manual_seed(seed)).x_train
 
 
