@@ -79,11 +79,11 @@
 # epochs (not at the same fraction of training), and the rows say where the epochs differ.
 #
 # **The `cpu` profile** runs this chapter on two CPU cores: students learn from 20,000 images for
-# 2 epochs (measured after epochs 1 and 2), three seeds of the logit and label students and one
-# of the noise student, each checkpoint attacked by the paper's PGD-40 on 1,000 test images, in
-# bf16 where the CPU multiplies it natively (`precision`). That is about 0.28 M image-steps of
-# training and 0.56 M of PGD, each costing about one forward and backward pass of student and
-# teacher; at the 200–400 images per second such a step runs on two busy cores, about an hour.
+# 4 epochs (measured after epochs 1, 2 and 4), three seeds of the logit and label students and
+# one of the noise student, each checkpoint attacked by the paper's PGD-40 on 1,000 test images,
+# in bf16 where the CPU multiplies it natively (`precision`). That is about 0.56 M image-steps of
+# training and 0.84 M of PGD, each costing about one forward and backward pass of student and
+# teacher; the record below gives the time it took.
 #
 # **Which table.** The source's own numbers disagree: for ST (logit, 300) its Table 1 gives an
 # ℓ∞ robust accuracy of 74.39 %, its Table 3 62.77 % and its appendix Table 5 61.73 %; for ST

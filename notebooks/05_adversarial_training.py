@@ -99,12 +99,12 @@
 #
 # **The `cpu` profile** keeps what a test of §5.4's directions needs on two CPU cores — students
 # on 20,000 images, *adversarial training with PGD-10* (not the paper's PGD-40), the paper's
-# PGD-40 evaluation on 1,000 test images, three seeds of AT and ST — and spends nothing else: 2
+# PGD-40 evaluation on 1,000 test images, three seeds of AT and ST — and spends nothing else: 3
 # epochs, the full attack suite on the first seed only, no augmentation and no 5-layer runs (their
 # figures come from the `gpu`/`paper` records when present, else from this build's own run).
-# Counted in forward-and-backward passes of student and teacher on one image: AT 1.32 M (3 seeds
-# × 2 epochs × 20,000 images × 11), ST and the surrogate 0.16 M, ℓ∞ PGD-40 0.36 M, the other
-# attacks of the first seed 0.44 M — about 2.3 M, of which AT training alone is more than half.
+# Counted in forward-and-backward passes of student and teacher on one image: AT 1.98 M (3 seeds
+# × 3 epochs × 20,000 images × 11), ST and the surrogate 0.24 M, ℓ∞ PGD-40 0.48 M, the other
+# attacks of the first seed 0.58 M — about 3.3 M, of which AT training alone is more than half.
 #
 # **Which tables.** Ours is Table 1 (§5.4): its ST (300) column, 74.39 % under ℓ∞ PGD, is the
 # logit student that Table 3 (§5.5) puts at 62.77 % and appendix Table 5 at 61.73 %; chapter 4

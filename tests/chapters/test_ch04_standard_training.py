@@ -392,7 +392,7 @@ def test_reading_and_shown_sentences_follow_the_shown_run():
     assert "`cpu`, `gpu` and `paper` profiles run" in text
     cpu = resolve(ch04.SETTINGS, profile="cpu", seed=0)
     text = ch04.reading_markdown(cpu, False)
-    assert "2 epochs on 20000 images" in text and "pipeline" not in text
+    assert "4 epochs on 20000 images" in text and "pipeline" not in text
     assert "paper's settings" in ch04.reading_markdown(resolve(ch04.SETTINGS, profile="paper",
                                                                seed=0), False)
     assert "`cpu` run recorded" in ch04.shown_markdown(cpu, False, "smoke")
