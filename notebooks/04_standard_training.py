@@ -290,11 +290,13 @@ plt.show()
 # Each row is computed from the runs shown above. "direction holds" means the qualitative claim
 # holds by more than the margin computed from the spread across seeds (for robust accuracies at
 # least the binomial noise of the attacked images; for MBNC in every layer; for the (ρ, ε_in)
-# Pearson score a mean below −0.1 that is also below the untrained students' by the margin). A
-# change within the margin is a tie: it does not support a claimed change. The one claim of *no*
-# change (label training does not lower ε_in) holds only if the run could have seen a drop as
-# large as the logit students'; otherwise it is *inconclusive*, as is any row without a measured
-# spread. Most claims are figures in the source, without numbers.
+# Pearson score a mean below −0.1 that is also below the untrained students' by the margin).
+# "differs" means the run went the other way by more than the margin; a change within the margin
+# is *inconclusive*: the run cannot tell the claimed direction from a tie, so it neither supports
+# nor refutes it. The one claim of *no* change (label training does not lower ε_in) holds only if
+# the run could have seen a drop as large as the logit students'; otherwise it is
+# *inconclusive*, as is any row without a measured spread. Most claims are figures in the source,
+# without numbers.
 
 # %%
 claims = ch04.claim_rows(values, shown_cfg)

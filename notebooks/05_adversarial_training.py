@@ -92,8 +92,9 @@
 # attack of Table 1, the others by ℓ∞ PGD (the headline comparison), and every number is a mean
 # ± standard deviation across the seeds that measured it. A direction holds only beyond a margin
 # from that spread (Student's t times the standard error of the difference; for robust
-# accuracies at least the binomial noise of `n_eval` images); a row with no measured spread is
-# *inconclusive*. Only a run at the paper's settings can *reproduce* a number, and every row
+# accuracies at least the binomial noise of `n_eval` images), and it *differs* only when the run
+# goes the other way beyond that margin; a difference within the margin, or a row with no
+# measured spread, is *inconclusive*. Only a run at the paper's settings can *reproduce* a number, and every row
 # states the run's scale. Our checkpoints are compared with the paper's nearest in epochs, not at
 # the same fraction of training, and the rows say where the epochs differ.
 #
@@ -386,9 +387,10 @@ display(Markdown(results.claim_summary(ch05.table1_rows(t1s, shown_cfg) + claims
 
 # %% [markdown]
 # Each row compares two numbers of the shown run in the direction the paper states (mostly read
-# off its figures, which give no numbers to reproduce): "direction holds", "differs", or
-# "inconclusive" where no spread was measured to judge by. The margins in the table say how large
-# a difference had to be to count.
+# off its figures, which give no numbers to reproduce): "direction holds" beyond the margin,
+# "differs" when the run goes the other way beyond it, "inconclusive" within it or where no
+# spread was measured to judge by. The margins in the table say how large a difference had to be
+# to count.
 
 # %%
 display(Markdown(ch05.reading_markdown(shown_cfg, own_run)))

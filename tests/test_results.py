@@ -373,8 +373,9 @@ def test_seed_margin_pools_the_spread_and_has_none_without_one():
 
 def test_direction_and_no_effect_verdicts():
     assert results.direction_verdict(0.3, 0.1) == "direction holds"
-    assert results.direction_verdict(0.05, 0.1) == "differs"  # a tie within the noise
-    assert results.direction_verdict(-0.3, 0.1) == "differs"
+    assert results.direction_verdict(0.05, 0.1) == "inconclusive"  # within the noise
+    assert results.direction_verdict(-0.05, 0.1) == "inconclusive"
+    assert results.direction_verdict(-0.3, 0.1) == "differs"  # a reversal beyond the noise
     assert results.direction_verdict(0.3, None) == "inconclusive"
     # "no effect": holds within the margin if the run could see the refuting effect
     assert results.no_effect_verdict(0.01, 0.05, refuting=0.2) == "direction holds"
@@ -427,3 +428,13 @@ def test_records_markdown_lists_the_provenance_of_each_record():
                                     "precision | commit |")
     assert "| a | smoke | 3 | computed in this run | 1.5 |" in text
     assert "| a | smoke | 3 | recorded run, loaded | 1.5 |" in text
+
+
+def test_combined_verdict_needs_every_part_and_any_reversal_differs():
+    holds, tie, rev = "direction holds", "inconclusive", "differs"
+    assert results.combined_verdict([holds, holds]) == holds
+    assert results.combined_verdict([holds, tie]) == tie
+    assert results.combined_verdict([holds, tie, rev]) == rev
+    assert results.combined_verdict([tie]) == tie
+    with pytest.raises(ValueError):
+        results.combined_verdict([])

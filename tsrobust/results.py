@@ -342,11 +342,35 @@ def seed_margin(a, b, *, floor_var: float = 0.0) -> float | None:
 
 def direction_verdict(difference: float, margin: float | None) -> str:
     """The verdict of a claimed direction measured as ``difference`` (positive: the claimed
-    way): "direction holds" beyond ``margin``, "differs" otherwise (a reversal or a tie within
-    the noise), "inconclusive" when no noise was measured (``margin`` None)."""
+    way): "direction holds" beyond ``margin``, "differs" when the difference goes the other way
+    beyond it (a reversal the noise cannot explain), "inconclusive" when it lies within the
+    noise (the run cannot tell the claimed direction from a tie or a reversal) or when no noise
+    was measured (``margin`` None)."""
     if margin is None:
         return "inconclusive"
-    return "direction holds" if float(difference) > margin else "differs"
+    d = float(difference)
+    if d > margin:
+        return "direction holds"
+    return "differs" if d < -margin else "inconclusive"
+
+
+def combined_verdict(verdicts) -> str:
+    """One verdict for a claim made of several directions that must all hold (e.g. every
+    layer, every attack): "differs" when any part differs, "direction holds" when every part
+    holds, else "inconclusive" (some part within its noise or without one)."""
+    verdicts = list(verdicts)
+    if not verdicts:
+        raise ValueError("combined_verdict needs at least one verdict")
+    if "differs" in verdicts:
+        return "differs"
+    return "direction holds" if all(v == "direction holds" for v in verdicts) else "inconclusive"
+
+
+def layers_note(verdict: str) -> str:
+    """What a per-layer claim judged by :func:`combined_verdict` required, for a row's note."""
+    return ("every layer beyond its margin across seeds (differs: one reversed beyond it)"
+            + ("; a layer within its margin, or no spread measured (one seed)"
+               if verdict == "inconclusive" else ""))
 
 
 def no_effect_verdict(effect: float, margin: float | None, refuting: float) -> str:

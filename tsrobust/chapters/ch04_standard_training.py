@@ -415,8 +415,8 @@ def _signed(x: float) -> str:
 
 def _per_layer(a: list[dict], i: int, b: list[dict], j: int) -> tuple[str, str]:
     """MBNC of students ``a`` at checkpoint ``i`` above ``b`` at ``j`` in every layer: the
-    verdict (inconclusive when no layer has a measured spread, a direction only when every layer
-    clears its margin) and the text "k of n layers: a ± s vs b ± s, …"."""
+    verdict (``results.combined_verdict``: a direction only when every layer clears its margin,
+    differs when any layer reverses beyond it) and the text "k of n layers: a ± s vs b ± s, …"."""
     layers = len(a[0]["mbnc"][i])
     verdicts, cells = [], []
     for l in range(layers):
@@ -425,15 +425,7 @@ def _per_layer(a: list[dict], i: int, b: list[dict], j: int) -> tuple[str, str]:
                                                   results.seed_margin(x, y)))
         cells.append(f"{results.mean_pm(x)} vs {results.mean_pm(y)}")
     held = sum(v == "direction holds" for v in verdicts)
-    verdict = ("inconclusive" if "inconclusive" in verdicts else
-               "direction holds" if held == layers else "differs")
-    return verdict, f"{held} of {layers} layers: " + ", ".join(cells)
-
-
-def _layers_note(verdict: str) -> str:
-    """What a per-layer MBNC row required."""
-    return ("every layer beyond its margin across seeds"
-            + ("; " + results.margin_text(None) if verdict == "inconclusive" else ""))
+    return results.combined_verdict(verdicts), f"{held} of {layers} layers: " + ", ".join(cells)
 
 
 def _lower(a: list[dict], i: int, b: list[dict], j: int, key: str) -> tuple[str, float | None,
@@ -453,8 +445,8 @@ def claim_rows(runs: dict[str, list[dict]], cfg) -> list[results.Row]:
     A claimed change holds only by more than a margin from the measured noise: the spread of
     the per-seed values (``results.seed_margin``; for robust accuracies floored by one run's
     binomial and attack noise, :func:`robust_margin`); MBNC must rise in *every* layer. A change
-    within the margin is a tie, which does not support a claimed change; with no spread measured
-    (one seed) a row is inconclusive. The one claim of *no* change (label training does not
+    the other way beyond the margin differs; one within it, or a row with no spread measured (one
+    seed), is inconclusive (``results.direction_verdict``). The one claim of *no* change (label training does not
     lower ε_in) holds only when the run could have seen a drop as large as the logit students'
     (``results.no_effect_verdict``). Every row states the run's scale (:func:`scale_note`)."""
     L, B, N = runs["logit"], runs["label"], runs["logit_noise"]
@@ -486,12 +478,12 @@ def claim_rows(runs: dict[str, list[dict]], cfg) -> list[results.Row]:
         verdict, text = _per_layer(vals, final, vals, first)
         claims.append((f"MBNC rises with epochs ({name}, final vs first checkpoint, per layer)",
                        text, FIGURE_ONLY, "Fig. 8", verdict,
-                       _layers_note(verdict) + "; untrained: " + ", ".join(
+                       results.layers_note(verdict) + "; untrained: " + ", ".join(
                            results.mean_pm([v["init"]["mbnc"][l] for v in vals])
                            for l in range(len(vals[0]["init"]["mbnc"])))))
     verdict, text = _per_layer(L, final, B, final)
     claims.append(("logit specializes more than label (MBNC, final, per layer)", text,
-                   FIGURE_ONLY, "Fig. 8", verdict, _layers_note(verdict)))
+                   FIGURE_ONLY, "Fig. 8", verdict, results.layers_note(verdict)))
     for eps in ("in", "out"):
         verdict, m, text = _lower(L, final, L, first, f"eps_{eps}_mean")
         claims.append((f"logit lowers ε_{eps} with epochs (mean of curve)", text, FIGURE_ONLY,
@@ -572,7 +564,7 @@ def robustness_summary(runs: dict[str, list[dict]], cfg) -> str:
         + (f", where ours is {epoch}" if p != epoch else "")
         + f"), and the logit student trained with Gaussian noise is "
         f"{compared('logit + noise', 'logit')} the one trained without (a difference within the "
-        f"margin from the spread across seeds counts as a tie).")
+        f"margin from the spread across seeds counts as a tie: the run cannot order them).")
 
 
 def shown_markdown(shown_cfg, own_run: bool, build_profile: str) -> str:

@@ -743,8 +743,9 @@ def _spec(t1s: list[dict], col: str, key: str, l: int | None = None) -> list[flo
 
 def _layers(a: list[list[float]], b: list[list[float]], higher: bool = True) -> tuple[str, str]:
     """Per layer, per-seed values ``a[l]`` above (``higher``) or below ``b[l]`` beyond their
-    margin across seeds: the verdict (a direction only when every layer clears it;
-    inconclusive without a spread) and the text "k of n layers: a ± s vs b ± s, …"."""
+    margin across seeds: the verdict (``results.combined_verdict``: a direction only when every
+    layer clears it, differs when one reverses beyond it) and the text "k of n layers: a ± s vs
+    b ± s, …"."""
     verdicts, cells = [], []
     for x, y in zip(a, b):
         diff = results.seed_stats(x)[0] - results.seed_stats(y)[0]
@@ -752,14 +753,8 @@ def _layers(a: list[list[float]], b: list[list[float]], higher: bool = True) -> 
         verdicts.append(results.direction_verdict(diff if higher else -diff, m))
         cells.append(f"{results.mean_pm(x)} vs {results.mean_pm(y)}")
     held = sum(v == "direction holds" for v in verdicts)
-    verdict = ("inconclusive" if "inconclusive" in verdicts else
-               "direction holds" if held == len(verdicts) else "differs")
-    return verdict, f"{held} of {len(verdicts)} layers: " + ", ".join(cells)
-
-
-def _layers_note(verdict: str) -> str:
-    return ("every layer beyond its margin across seeds"
-            + ("; " + results.margin_text(None) if verdict == "inconclusive" else ""))
+    return (results.combined_verdict(verdicts),
+            f"{held} of {len(verdicts)} layers: " + ", ".join(cells))
 
 
 def unspecialized_share(ratio) -> float:
@@ -824,7 +819,7 @@ def claim_rows(t1s: list[dict], cfg, aug: dict | None = None, deep: dict | None 
     verdict, text = _layers([_spec(t1s, last, "mbnc", l) for l in range(layers)],
                             [_spec(t1s, st, "mbnc", l) for l in range(layers)])
     rows.append(("AT has higher MBNC than ST, per layer", text, "all layers (figure only)",
-                 "Fig. 3, Fig. 6 left", verdict, _layers_note(verdict)))
+                 "Fig. 3, Fig. 6 left", verdict, results.layers_note(verdict)))
     share = [[[unspecialized_share(v["spec"][c]["ratio"][l]) for v in t1s] for l in range(layers)]
              for c in (last, st)]
     verdict, _ = _layers(*share, higher=False)
@@ -837,8 +832,9 @@ def claim_rows(t1s: list[dict], cfg, aug: dict | None = None, deep: dict | None 
                              for l in range(layers)) + " (first seed)",
                  "all layers (figure only)", "Fig. 6 right", verdict,
                  "the share r/(1 + r) of unspecialized nodes lower in every layer beyond its "
-                 "margin across seeds" + ("; " + results.margin_text(None)
-                                          if verdict == "inconclusive" else "")))
+                 "margin across seeds (differs: one higher beyond it, or a layer with no "
+                 "classified node)" + ("; a layer within its margin, or no spread measured (one seed)"
+                                       if verdict == "inconclusive" else "")))
     for eps in ("eps_in", "eps_out"):
         a, b = _spec(t1s, last, f"{eps}_mean"), _spec(t1s, st, f"{eps}_mean")
         m = results.seed_margin(b, a)
@@ -859,20 +855,19 @@ def claim_rows(t1s: list[dict], cfg, aug: dict | None = None, deep: dict | None 
                 verdicts.append(results.direction_verdict(x - mean(y), m))
                 cells.append(f"{x:.3f} vs {results.mean_pm(y)}")
             held = sum(v == "direction holds" for v in verdicts)
-            verdict = ("inconclusive" if "inconclusive" in verdicts else
-                       "direction holds" if held == len(verdicts) else "differs")
+            verdict = results.combined_verdict(verdicts)
             rows.append((f"augmentation raises the MBNC of {name}",
                          f"{held} of {len(a)} layers: " + ", ".join(cells),
                          "higher (figure only)", "Fig. 6 left", verdict,
-                         _layers_note(verdict) + "; one augmented run, judged by the spread of "
-                                                 "the seeds without augmentation"))
+                         results.layers_note(verdict) + "; one augmented run, judged by the "
+                                                        "spread of the seeds without augmentation"))
     if deep is not None and deep_testable(deep):
         at_col = next(c for c in deep["columns"] if c.startswith("AT"))
         st_col = next(c for c in deep["columns"] if c.startswith("ST"))
         verdict, text = _layers([[x] for x in deep["spec"][at_col]["mbnc"]],
                                 [[x] for x in deep["spec"][st_col]["mbnc"]])
         rows.append(("deeper net: AT has higher MBNC than ST", text, "similar to 4 layers",
-                     "Fig. 5", verdict, _layers_note(verdict) + " (one 5-layer run)"))
+                     "Fig. 5", verdict, results.layers_note(verdict) + " (one 5-layer run)"))
         ra, rs = deep["linf_robust"][at_col], deep["linf_robust"][st_col]
         m = results.seed_margin([100 * ra[0]], [100 * rs[0]],
                                 floor_var=max((100 * _se(t1s[0], r)) ** 2 for r in (ra, rs)))
@@ -908,10 +903,7 @@ def _grows_everywhere(t1s: list[dict], at_cols: list[str]) -> tuple:
     paper_dips = [f"{ATTACK_LABELS[a]} {PAPER_TABLE1_COLUMNS[i]} → {PAPER_TABLE1_COLUMNS[j]}"
                   for a, row in PAPER_TABLE1.items() for i, j in zip(at_paper, at_paper[1:])
                   if row[j][0] < row[i][0]]
-    if "inconclusive" in verdicts:
-        verdict = "inconclusive"
-    else:
-        verdict = "direction holds" if all(rise) and not drops else "differs"
+    verdict = "differs" if drops else results.combined_verdict(verdicts)
     return ("AT robustness grows with epochs across all checkpoints and attacks",
             f"{sum(rise)} of {len(names)} attacks rise {at_cols[0]} → {at_cols[-1]}; "
             + (f"falls: {', '.join(drops)}" if drops else "no fall between checkpoints"),
