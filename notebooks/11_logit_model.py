@@ -192,7 +192,7 @@ plt.show()
 surf = ch.surfaces(cfg.n_classes, eps_error=cfg.eps_error, eps_adversarial=cfg.eps_adversarial,
                    beta_max=cfg.beta_max, grid=cfg.grid)
 ch.plot_surfaces(surf, which="loss", n=cfg.n_classes, eps_error=cfg.eps_error,
-                 eps_adversarial=cfg.eps_adversarial, threshold=thr.values["main"]["printed_both"])
+                 eps_adversarial=cfg.eps_adversarial, threshold=float(thr.values["main"]["printed_both"]))
 plt.show()
 
 # %% [markdown]
@@ -203,7 +203,7 @@ plt.show()
 
 # %%
 ch.plot_surfaces(surf, which="relative", n=cfg.n_classes, eps_error=cfg.eps_error,
-                 eps_adversarial=cfg.eps_adversarial, threshold=thr.values["main"]["printed_both"])
+                 eps_adversarial=cfg.eps_adversarial, threshold=float(thr.values["main"]["printed_both"]))
 plt.show()
 
 # %% [markdown]

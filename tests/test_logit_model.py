@@ -92,7 +92,7 @@ def test_bad_input_fails_with_a_message():
 @pytest.mark.parametrize("n,beta", [(3, 0.5), (10, 1.0), (10, 2.5), (10, 2.8), (50, 3.0)])
 def test_f_derived_are_the_numerical_stationary_points_of_eq3(n, beta):
     ours = sorted(float(lm.f_derived(beta, n, s)) for s in (1, -1))
-    num = lm.numerical_stationary_points(beta, n, "correct", starts=20, seed=0)[:, 0]
+    num = lm.numerical_stationary_points(beta, n, "correct", starts=60, seed=0)[:, 0]
     assert len(num) == 2
     np.testing.assert_allclose(num, ours, atol=1e-6, rtol=1e-8)
     for f in ours:  # stationary in the whole space, not only along the ansatz

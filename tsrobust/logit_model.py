@@ -470,7 +470,8 @@ def numerical_stationary_points(beta: float, n: int, case: str, *, starts: int, 
     """Stationary points of Eq. (3) as printed (:func:`expanded_loss`), found without our
     algebra: :func:`scipy.optimize.root` on a central-difference gradient of the loss restricted
     to the ansatz (v = f(1 − y), or v = g y + ψ(1 − φ̂ − y)), from ``starts`` random points
-    (normal, standard deviation ``scale``, default 2√(2e^β) + 3, the size of the solutions).
+    (normal, standard deviation ``scale`` × 0.3, 1 or 3 at random; ``scale`` defaults to
+    2√(2e^β) + 3, the size of the solutions).
     Eq. (3) is a cubic, so central differences are exact up to rounding. Returns the distinct
     converged points, shape (k, 1) or (k, 2), sorted."""
     dim, vec, label = _reduced(case, n)
@@ -479,7 +480,7 @@ def numerical_stationary_points(beta: float, n: int, case: str, *, starts: int, 
     rng = np.random.default_rng(seed)
     found: list[np.ndarray] = []
     for _ in range(starts):
-        t0 = rng.normal(0.0, scale, dim)
+        t0 = rng.normal(0.0, scale * rng.choice([0.3, 1.0, 3.0]), dim)
         size = lambda t: 1e-4 * max(1.0, np.abs(t).max())  # noqa: E731
         sol = optimize.root(lambda t: _fd_gradient(loss, t, size(t)), t0, method="hybr",
                             options={"xtol": 1e-13, "maxfev": 400})

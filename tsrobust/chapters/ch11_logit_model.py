@@ -109,8 +109,17 @@ def verification(*, check_n, check_betas, starts: int, seed: int) -> dict:
     return {"rows": rows}
 
 
+def _num(x) -> float:
+    """A recorded number as a float: the record stores inf and NaN as strings."""
+    return math.nan if x is None else float(x)
+
+
+def _floats(d: dict) -> dict:
+    return {k: _num(v) for k, v in d.items()}
+
+
 def _finite_max(values) -> float:
-    vals = [v for v in values if v is not None and np.isfinite(v)]
+    vals = [_num(v) for v in values if v is not None and np.isfinite(_num(v))]
     return max(vals) if vals else math.nan
 
 
@@ -121,28 +130,30 @@ def verification_summary(values: dict) -> dict:
     out = {}
     for case in ("correct", "misclassified"):
         mine = [r for r in rows if r["case"].startswith(case) and r["derived"] is not None]
-        found = [r["d_derived"] <= FORMULA_TOL * max(1.0, max(abs(x) for x in r["derived"]))
+        found = [_num(r["d_derived"]) <= FORMULA_TOL * max(1.0, max(abs(x) for x in r["derived"]))
                  for r in mine]
         printed = [r for r in rows if r["case"].startswith(case) and r["printed"] is not None
                    and np.all(np.isfinite(r["printed"]))]
         out[case] = {"derived_max": _finite_max(r["d_derived"] for r, ok in zip(mine, found)
                                                 if ok),
                      "derived_missing": len(found) - sum(found),
-                     "printed_min": min((r["d_printed"] for r in printed), default=math.nan)}
+                     "printed_min": min((_num(r["d_printed"]) for r in printed),
+                                        default=math.nan)}
     return out
 
 
 def verification_table(values: dict) -> results.MarkdownTable:
     """The verification table as markdown: one line per root."""
     def fmt(v):
-        return results.MISSING if v is None else ", ".join(f"{x:.6g}" for x in v)
+        return results.MISSING if v is None else ", ".join(f"{_num(x):.6g}" for x in v)
 
     lines = ["| case | N | β | root | printed (f or g, ψ) | derived | distance of printed to "
              "nearest numerical | distance of derived | kind | in S_N |", "|" + "---|" * 10]
     for r in values["rows"]:
-        dp = results.fmt(r["d_printed"], ".2g") if np.isfinite(r["d_printed"]) else (
+        d_p, d_d = _num(r["d_printed"]), _num(r["d_derived"])
+        dp = results.fmt(d_p, ".2g") if np.isfinite(d_p) else (
             "none found" if r["printed"] is not None else results.MISSING)
-        dd = results.fmt(r["d_derived"], ".1e") if np.isfinite(r["d_derived"]) else (
+        dd = results.fmt(d_d, ".1e") if np.isfinite(d_d) else (
             "not found" if r["derived"] is not None else results.MISSING)
         lines.append(f"| {r['case']} | {r['N']} | {r['beta']:g} | {r['root']} | "
                      f"{fmt(r['printed'])} | {fmt(r['derived'])} | {dp} | {dd} | {r['kind']} | "
@@ -238,7 +249,7 @@ def plot_constraints(n: int, *, beta_max: float, grid: int, main: dict | None = 
         ax.legend(fontsize=7, loc="lower right")
     axes[0].set_ylabel("β − largest other component (> 0: admissible)")
     if main is not None:
-        axes[1].axvline(main["printed_both"], color="tab:blue", ls="-.", lw=1)
+        axes[1].axvline(_num(main["printed_both"]), color="tab:blue", ls="-.", lw=1)
     fig.suptitle("Fig. C.1 redrawn: which β admit a stationary point in S_N (shaded: admissible)")
     fig.tight_layout()
     return fig
@@ -305,7 +316,7 @@ def plot_threshold_curve(values: dict):
     admissible, and either), ln(N − 1), our derivation, and the source's 3.5."""
     per = values["per_n"]
     ns = np.array(sorted(int(k) for k in per))
-    get = lambda key: np.array([per[str(n)][key] for n in ns])  # noqa: E731
+    get = lambda key: np.array([_num(per[str(n)][key]) for n in ns])  # noqa: E731
     fig, ax = plt.subplots(figsize=(7, 4.3))
     ax.semilogx(ns, get("printed_both"), "o-", color="tab:blue", label="printed g±, ψ±: both roots")
     ax.semilogx(ns, get("printed_either"), "s--", color="tab:blue", alpha=0.6,
@@ -374,7 +385,7 @@ def claim_rows(verif: dict, thr: dict, exact: dict, surf: dict, *, paper_scale: 
             f"({summ[case]['derived_missing']} of ours not found by the search); a printed root "
             f"counts as right within {FORMULA_TOL:g}"))
     n = thr["n"]
-    main = thr["main"]
+    main = _floats(thr["main"])
     t = main["printed_both"]
     rows.append(Row(
         f"misclassified inputs admit stationary points only for β > 3.5 (N = {n}), printed "
@@ -424,9 +435,10 @@ def claim_rows(verif: dict, thr: dict, exact: dict, surf: dict, *, paper_scale: 
 
 def threshold_text(values: dict) -> str:
     """The thresholds found for N = ``values["n"]``, as a paragraph with the numbers."""
-    m, n = values["main"], values["n"]
+    m, n = _floats(values["main"]), values["n"]
     per = values["per_n"]
-    crossing = [int(k) for k in sorted(per, key=int) if per[k]["printed_both"] >= PAPER_THRESHOLD]
+    crossing = [int(k) for k in sorted(per, key=int)
+                if _num(per[k]["printed_both"]) >= PAPER_THRESHOLD]
     cross = (f"the printed formulas' threshold first reaches 3.5 at N = {crossing[0]} of the "
              f"N tried" if crossing else "the printed formulas' threshold stays below 3.5 for "
              "every N tried")
