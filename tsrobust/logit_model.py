@@ -364,15 +364,18 @@ def admissible_threshold(fun, lo: float, hi: float, num: int = 4001) -> float:
 # --------------------------------------------------------------------------------------------
 
 def correct_loss(beta, n: int, f):
-    """Exact cross-entropy of β y + f (1 − y) with label y: log(e^β + (N−1)e^f) − β."""
-    return np.logaddexp(beta, math.log(n - 1) + np.asarray(f, dtype=float)) - beta
+    """Exact cross-entropy of β y + f (1 − y) with label y: log(e^β + (N−1)e^f) − β (NaN where
+    f is NaN: no stationary point)."""
+    with np.errstate(invalid="ignore"):
+        return np.logaddexp(beta, math.log(n - 1) + np.asarray(f, dtype=float)) - beta
 
 
 def misclassified_loss(beta, n: int, g, psi):
     """Exact cross-entropy of β φ̂ + g y + ψ(1 − φ̂ − y) with label y:
     log(e^β + e^g + (N−2)e^ψ) − g."""
     g, psi = np.asarray(g, dtype=float), np.asarray(psi, dtype=float)
-    return np.logaddexp(np.logaddexp(beta, g), math.log(n - 2) + psi) - g
+    with np.errstate(invalid="ignore"):
+        return np.logaddexp(np.logaddexp(beta, g), math.log(n - 2) + psi) - g
 
 
 def misclassified_branch(beta, n: int) -> tuple[np.ndarray, np.ndarray]:
