@@ -256,13 +256,15 @@ def logit_average_overlap(logits_a, logits_b, *, labels=None, permute_within_cla
             other[order] = np.roll(order, 1)
         zb = zb[other]
     # position of each class in each row's rank order; class c is in both top-d lists iff
-    # d > max(position_a, position_b), so the overlap at depth d counts the classes with
-    # max(...) < d
+    # max(position_a, position_b) < d, so the overlap at depth d counts the classes whose deeper
+    # position is below d: a cumulative count of those positions
     pos_a = np.argsort(rank_orders(za), axis=1)
     pos_b = np.argsort(rank_orders(zb), axis=1)
     deepest = np.maximum(pos_a, pos_b)
+    counts = np.zeros((n, num_classes))
+    np.add.at(counts, (np.arange(n)[:, None], deepest), 1)
     depth = np.arange(1, num_classes + 1)
-    overlap = (deepest[:, :, None] < depth[None, None, :]).sum(1) / depth  # [n, depth]
+    overlap = np.cumsum(counts, axis=1) / depth  # [n, depth]
     ao = np.cumsum(overlap, axis=1) / depth
     return ao.mean(0)
 
