@@ -3,6 +3,7 @@ in closed form, an independent quadratic-programming solver, and properties."""
 
 import numpy as np
 import pytest
+import torch
 from scipy import integrate, optimize, stats
 
 from tsrobust import manifolds as M
@@ -268,6 +269,10 @@ def test_reproducible_and_rejects_bad_input():
     b = M.manifold_analysis(x, n_t=50, seed=7, progress=False)
     c = M.manifold_analysis(x, n_t=50, seed=8, progress=False)
     assert a.capacity == b.capacity and a.capacity != c.capacity
+    # float32 activations, as arrays or tensors, are analysed in float64 per manifold
+    f32 = M.manifold_analysis([torch.tensor(v, dtype=torch.float32) for v in x], n_t=50, seed=7,
+                              progress=False)
+    np.testing.assert_allclose(f32.capacities, a.capacities, rtol=1e-4)
     with pytest.raises(ValueError, match="two or more"):
         M.manifold_analysis(x[:1])
     with pytest.raises(ValueError, match="same number of features"):

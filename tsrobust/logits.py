@@ -107,9 +107,10 @@ def confidence(logits, labels=None) -> np.ndarray:
 
     §4.1 ranks "the confidence levels" on the softmax rather than the logits; it does not say of
     which class — we read it as the network's confidence in its answer, the top softmax value.
-    Returned as a log-probability in float64 (``log_softmax``): ranks are unchanged by the log,
-    and a confident network's top softmax values, which all round to 1.0 in float32, stay
-    distinct, so they do not collapse into ties.
+    Returned as a log-probability in float64, computed as −log1p(Σ_{j≠c} e^{z_j − z_c}): ranks
+    are unchanged by the log, and a confident network's top softmax values, which all round to
+    1.0 in float32 (and whose ``log_softmax`` rounds to 0 even in float64), stay distinct instead
+    of collapsing into ties.
     """
     z = torch.as_tensor(_np(logits))
     c = (z.argmax(1) if labels is None

@@ -144,7 +144,12 @@ def center_correlation(centers: np.ndarray) -> float:
 
 
 def _check_clouds(point_clouds) -> list[np.ndarray]:
-    clouds = [np.asarray(x, dtype=np.float64) for x in point_clouds]
+    """The clouds as NumPy arrays in their own float dtype: a layer's activations (e.g. 50 points
+    × 65,536 features × 50 manifolds) are converted to float64 one manifold at a time."""
+    clouds = [x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+              for x in point_clouds]
+    if not all(np.issubdtype(x.dtype, np.floating) for x in clouds):
+        clouds = [x.astype(np.float64) for x in clouds]
     if len(clouds) < 2:
         raise ValueError(f"manifold analysis needs two or more manifolds, got {len(clouds)}")
     dims = {x.shape[1] if x.ndim == 2 else None for x in clouds}
@@ -161,8 +166,9 @@ def manifold_analysis(point_clouds, *, n_t: int = N_T, seed: int = 0, center_ran
                       progress: bool = True) -> ManifoldGeometry:
     """MFTMA capacity, radius, dimension and center correlation of P manifolds (source Fig. 5).
 
-    ``point_clouds``: P arrays [points, features] (one per manifold, e.g. one image's
-    perturbations through one layer, flattened). ``n_t`` Gaussian samples per manifold come from
+    ``point_clouds``: P arrays or tensors [points, features] (one per manifold, e.g. one image's
+    perturbations through one layer, flattened; float32 is fine, each manifold is converted to
+    float64 in turn, so only the input itself must fit in memory). ``n_t`` Gaussian samples per manifold come from
     ``np.random.default_rng(seed)``, so a call is reproducible.
 
     Preparation, as Cohen et al. (2020): the mean of all points is subtracted. ``center_rank`` = K
@@ -179,25 +185,26 @@ def manifold_analysis(point_clouds, *, n_t: int = N_T, seed: int = 0, center_ran
     p, n_features = len(clouds), clouds[0].shape[1]
     if not 0 <= center_rank < min(p, n_features):
         raise ValueError(f"center_rank must lie in [0, {min(p, n_features)}), got {center_rank}")
-    origin = np.concatenate(clouds).mean(0)
-    clouds = [x - origin for x in clouds]
-    centers = np.stack([x.mean(0) for x in clouds])
+    origin = sum(x.sum(0, dtype=np.float64) for x in clouds) / sum(len(x) for x in clouds)
+    centers = np.stack([x.mean(0, dtype=np.float64) for x in clouds]) - origin
     if (np.linalg.norm(centers, axis=1) == 0).any():
         raise ValueError(f"manifold {np.flatnonzero(np.linalg.norm(centers, axis=1) == 0)[0]}'s "
                          "center is the mean of all points, the origin of the analysis: its "
                          "capacity is undefined")
     rho = center_correlation(centers)
+    basis = None
     if center_rank:
         _, _, vt = np.linalg.svd(centers - centers.mean(0), full_matrices=False)
         basis = vt[:center_rank]
-        clouds = [x - (x @ basis.T) @ basis for x in clouds]
 
     rng = np.random.default_rng(seed)
     from tqdm.auto import tqdm
 
     out = np.empty((p, 3))
     for i in tqdm(range(p), desc="manifolds", disable=not progress or p * n_t < PROGRESS_MIN):
-        x = clouds[i]
+        x = clouds[i].astype(np.float64) - origin
+        if basis is not None:
+            x = x - (x @ basis.T) @ basis
         c = x.mean(0)
         scale = np.linalg.norm(c)
         if scale == 0:
