@@ -214,7 +214,11 @@ def manifold_analysis(point_clouds, *, n_t: int = N_T, seed: int = 0, center_ran
         s = (x - c) / scale
         u, sv, _ = np.linalg.svd(s, full_matrices=False)
         rank = int((sv > RANK_TOL * sv[0]).sum()) if len(sv) and sv[0] > 0 else 0
-        coords = u[:, :rank] * sv[:rank]  # the points in an orthonormal basis of their span
+        u = u[:, :rank]
+        # each axis's sign fixed (largest entry positive), so that the same points get the same
+        # coordinates, and hence meet the same Gaussian samples, whatever signs the SVD returns
+        u = u * np.sign(u[np.abs(u).argmax(0), np.arange(rank)])
+        coords = u * sv[:rank]  # the points in an orthonormal basis of their span
         t = rng.standard_normal((n_t, rank + 1))
         out[i] = manifold_capacity(coords, t)
     a, r, d = out.T
