@@ -13,6 +13,13 @@ pull a torchvision (and with it perhaps another torch build) that nothing here u
 neither pyproject.toml nor environment.yml. README.md, environment.yml and .ci/run give this
 command (tests/test_environment.py)."""
 
+RBO = "pip install --no-deps rbo==0.1.3"
+"""How the reference for average overlap (rank-biased overlap at p = 1) is installed: without its
+dependencies, because rbo 0.1.3 pins numpy < 2 (it runs on numpy 2), so like torchattacks it is in
+neither dependency list, and README.md, environment.yml and .ci/run give this command."""
+
+REFERENCE_INSTALLS = (TORCHATTACKS, RBO)
+
 REQUIRE_ENV = "TSROBUST_REQUIRE_REFERENCES"
 """Set to 1 (as CI does) to turn a missing reference library or CIFAR-10 copy from a skip into a
 failure: where the references exist, a test that silently skips them proves nothing."""

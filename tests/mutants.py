@@ -47,6 +47,8 @@ PYTEST = ("-x", "-q", "-p", "no:cacheprovider")
 TRAINING = "tsrobust/training.py"
 ATTACKS = "tsrobust/attacks.py"
 CH05 = "tsrobust/chapters/ch05_adversarial_training.py"
+LOGITS = "tsrobust/logits.py"
+MANIFOLDS = "tsrobust/manifolds.py"
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,50 @@ MUTANTS = [
            "        return pgd(oracle_objective(surrogate, teacher), x,",
            "        return pgd(oracle_objective(teacher, teacher), x,",
            ("tests/test_attacks.py", "-k", "transfer")),
+    # -- logit statistics and distillation targets (source C) ----------------------------------
+    Mutant("logits: average overlap as the source prints it (every term O(k))", LOGITS,
+           "    return total / k\n", "    return common / k\n",
+           ("tests/test_logits.py", "-k", "average_overlap")),
+    Mutant("logits: the AO@k curve without the running mean over depths", LOGITS,
+           "    ao = np.cumsum(overlap, axis=1) / depth\n", "    ao = overlap\n",
+           ("tests/test_logits.py", "-k", "average_overlap")),
+    Mutant("logits: a rank difference of exactly half the maximum counts as far apart", LOGITS,
+           "np.abs(ra[idx] - rb[idx]) > threshold", "np.abs(ra[idx] - rb[idx]) >= threshold",
+           ("tests/test_logits.py", "-k", "rank_disagreement")),
+    Mutant("logits: skewness normalized by m2, not m2^(3/2)", LOGITS,
+           "np.mean(d ** 3) / m2 ** 1.5", "np.mean(d ** 3) / m2",
+           ("tests/test_logits.py", "-k", "skew")),
+    Mutant("logits: fix-k permute leaves the classes below the top k in place", LOGITS,
+           "out.scatter_(1, idx[:, k:], vals[:, k:].gather(1, perm))",
+           "out.scatter_(1, idx[:, k:], vals[:, k:])",
+           ("tests/test_logits.py", "-k", "fix_k")),
+    Mutant("logits: correct-fix-1 never moves the top value to the label", LOGITS,
+           "    out[wrong, y[wrong]] = top\n", "",
+           ("tests/test_logits.py", "-k", "correct_fix_1")),
+    Mutant("logits: hybrid takes the ST values in the AT order", LOGITS,
+           "    vals = values_from.sort(", "    vals = order_from.sort(",
+           ("tests/test_logits.py", "-k", "hybrid")),
+    Mutant("logits: distillation targets rotate the images too", LOGITS,
+           "flip=flip,\n                                             rotation_deg=0.0)",
+           "flip=flip)",
+           ("tests/test_logits.py", "-k", "distillation")),
+    # -- manifold analysis (MFTMA) -------------------------------------------------------------
+    Mutant("manifolds: the interior anchor is the farthest point, not the nearest", MANIFOLDS,
+           "    if overlap.min() + t[d] >= 0:  # T satisfies every constraint: V = T, F = 0 "
+           "(interior)\n        return pts[np.argmin(overlap)], 0.0",
+           "    if overlap.min() + t[d] >= 0:  # T satisfies every constraint: V = T, F = 0 "
+           "(interior)\n        return pts[np.argmax(overlap)], 0.0",
+           ("tests/test_manifolds.py",)),
+    Mutant("manifolds: the center coordinate dropped from S_j = (s_j, 1)", MANIFOLDS,
+           "a = np.vstack([pts.T, np.ones((1, m))])", "a = np.vstack([pts.T, np.zeros((1, m))])",
+           ("tests/test_manifolds.py",)),
+    Mutant("manifolds: the mean of all points not subtracted", MANIFOLDS,
+           "        x = clouds[i].astype(np.float64) - origin\n",
+           "        x = clouds[i].astype(np.float64)\n",
+           ("tests/test_manifolds.py",)),
+    Mutant("manifolds: center_rank ignored", MANIFOLDS,
+           "    if center_rank:\n", "    if False:\n",
+           ("tests/test_manifolds.py", "-k", "center")),
     # -- the global RNG ----------------------------------------------------------------------
     Mutant("RNG: the ℓ2 start's direction from the global RNG", ATTACKS,
            "    if norm == \"l2\":  # a Gaussian direction scaled to a uniform radius, as "

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import TORCHATTACKS
+from conftest import REFERENCE_INSTALLS
 
 tomllib = pytest.importorskip("tomllib")  # Python ≥ 3.11
 
@@ -41,12 +41,14 @@ def test_environment_matches_pyproject():
     assert not differ, f"version specs differ (pyproject, environment.yml): {differ}"
 
 
-def test_the_reference_library_is_installed_the_same_way_everywhere():
-    """torchattacks is installed apart, with --no-deps (tests/conftest.py says why): the README,
-    environment.yml and CI give the one command, and neither dependency list names it."""
-    for name in ("README.md", "environment.yml", ".ci/run"):
-        text = (ROOT / name).read_text().replace("pip install -q ", "pip install ")
-        assert TORCHATTACKS in text, f"{name} does not say {TORCHATTACKS!r}"
-    assert "torchattacks" not in str(tomllib.loads((ROOT / "pyproject.toml").read_text()))
-    assert not any("torchattacks" in str(d)
+@pytest.mark.parametrize("command", REFERENCE_INSTALLS)
+def test_the_reference_library_is_installed_the_same_way_everywhere(command):
+    """torchattacks and rbo are installed apart, with --no-deps (tests/conftest.py says why): the
+    README, environment.yml and CI give the one command, and neither dependency list names it."""
+    name = command.split()[-1].split("==")[0]
+    for file in ("README.md", "environment.yml", ".ci/run"):
+        text = (ROOT / file).read_text().replace("pip install -q ", "pip install ")
+        assert command in text, f"{file} does not say {command!r}"
+    assert name not in str(tomllib.loads((ROOT / "pyproject.toml").read_text()))
+    assert not any(name in str(d)
                    for d in yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"])
