@@ -253,6 +253,8 @@ display(Markdown(ch06.projected_markdown(t2s)))
 claims = ch06.claim_rows(t2s, shown_cfg)
 display(results.compare(claims, shown[0]))
 display(Markdown(results.claim_summary(claims)))
+if ch06.survival_markdown(claims):
+    display(Markdown(ch06.survival_markdown(claims)))
 
 # %% [markdown]
 # The first five rows are the source's: the order of the three students (Table 2), the

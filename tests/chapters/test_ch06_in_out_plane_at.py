@@ -275,3 +275,18 @@ def test_reading_and_scale_notes():
     paper = resolve(ch06.SETTINGS, profile="paper", seed=0)
     assert "paper settings" in ch06.scale_note(paper)
     assert "can reproduce" in ch06.reading_markdown(paper, own_run=False)
+
+
+def test_survival_sentence_follows_the_rows():
+    base = [holding(s, j) for s, j in zip(range(3), (0.0, 0.3, -0.2))]
+    cfg = resolve(ch06.SETTINGS, profile="cpu", seed=0)
+    text = ch06.survival_markdown(ch06.claim_rows(base, cfg))
+    assert text.count("**survives**") == 2
+    text = ch06.survival_markdown(ch06.claim_rows(_flip(base, "projected_attack"), cfg))
+    assert "severe attack*: Table 2's split — direction holds; projected attacks — differs: " \
+           "**does not survive**" in text and text.count("**survives**") == 1
+    text = ch06.survival_markdown(ch06.claim_rows(_flip(base, "standard_vs_out"), cfg))
+    assert "out-of-plane AT*: Table 2's split — differs; projected attacks — direction holds: " \
+           "**holds only under the projected attacks**" in text
+    no_proj = [planted(s, projected=False) for s in range(2)]
+    assert ch06.survival_markdown(ch06.claim_rows(no_proj, cfg)) == ""

@@ -666,3 +666,40 @@ def pipeline_markdown(own: list[dict], cfg) -> str:
                      f"{results.mean_pm([v['spec'][c]['eps_in_mean'] for v in own])} |")
     return ("\n".join(lines) + f"\n\nThis build's `{cfg.profile}` run ({scale_note(cfg)}) — its "
             f"claim rows would read: {results.verdict_counts(claim_rows(own, cfg))}.")
+
+
+SURVIVAL = (
+    ("the in-plane side is the more severe attack",
+     "the in-plane attack is more severe", "projected attacks: in-plane more severe"),
+    ("in-plane AT is more robust than out-of-plane AT",
+     ("AT (in-plane) more robust than AT (standard)",
+      "AT (standard) more robust than AT (out-of-plane)"),
+     "projected attacks: AT (in-plane) more robust"),
+)
+"""The two conclusions of Table 2, each with its source rows (all must hold) and its row under
+the projected attacks."""
+
+
+def survival_markdown(rows: list[results.Row]) -> str:
+    """Which of Table 2's conclusions survive the projected attack: for each, its verdict under
+    the source's split (the rows of :data:`SURVIVAL`, all holding → holds) beside its verdict
+    under the projected attacks; "" when the run has no projected rows."""
+    def find(prefix):
+        return next((r.verdict for r in rows if r.quantity.startswith(prefix)), None)
+
+    lines = []
+    for claim, source, projected in SURVIVAL:
+        after = find(projected)
+        if after is None:
+            return ""
+        befores = [find(p) for p in ((source,) if isinstance(source, str) else source)]
+        before = ("inconclusive" if "inconclusive" in befores else
+                  "direction holds" if all(b == "direction holds" for b in befores) else "differs")
+        survives = ("survives" if before == after == "direction holds" else
+                    "holds only under the projected attacks" if after == "direction holds" else
+                    "does not survive" if before == "direction holds" and after == "differs" else
+                    "cannot be told at this scale" if "inconclusive" in (before, after) else
+                    "holds under neither")
+        lines.append(f"- *{claim}*: Table 2's split — {before}; projected attacks — {after}: "
+                     f"**{survives}**.")
+    return "Which of Table 2's conclusions survive the projected attack:\n\n" + "\n".join(lines)
