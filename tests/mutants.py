@@ -49,6 +49,8 @@ ATTACKS = "tsrobust/attacks.py"
 CH05 = "tsrobust/chapters/ch05_adversarial_training.py"
 LOGITS = "tsrobust/logits.py"
 MANIFOLDS = "tsrobust/manifolds.py"
+CH06 = "tsrobust/chapters/ch06_in_out_plane_at.py"
+SPEC = "tsrobust/specialization.py"
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,31 @@ MUTANTS = [
            "attacks.transfer_attack(\n            surrogate, teacher, xb,",
            "attacks.transfer_attack(\n            student, teacher, xb,",
            ("tests/chapters/test_ch05_adversarial_training.py", "-k", "transfer_row")),
+    # -- in-plane / out-of-plane AT (chapter 6, §5.4 Table 2) --------------------------------
+    Mutant("in/out split: x_in is the run farther from the subspace", ATTACKS,
+           "    return (torch.where(first_in, runs[0], runs[1]), torch.where(first_in, runs[1], runs[0]),",
+           "    return (torch.where(first_in, runs[1], runs[0]), torch.where(first_in, runs[0], runs[1]),",
+           ("tests/test_attacks.py", "-k", "in_out")),
+    Mutant("in/out AT: the select key ignored, always x_in", TRAINING,
+           '                xb = (x_in if adversarial["select"] == "in" else x_out).contiguous(',
+           "                xb = x_in.contiguous(",
+           ("tests/test_training.py", "-k", "in_out")),
+    Mutant("projected PGD: each pixel clamped to ±ε, leaving the subspace", ATTACKS,
+           "        return (x + delta * _view(scale, delta)).clamp(0, 1)",
+           "        return (x + delta.clamp(-eps, eps)).clamp(0, 1)",
+           ("tests/test_attacks.py", "-k", "projected")),
+    Mutant("patch split: the out side's projection not removed from δ for the in side", SPEC,
+           '        part = outside if side == "out" else delta.reshape(len(delta), -1).float() - outside',
+           '        part = outside if side == "out" else delta.reshape(len(delta), -1).float()',
+           ("tests/test_specialization.py", "-k", "split")),
+    Mutant("ch06: a reversed attack gap called inconclusive", CH06,
+           "    if -gap > margin or margin < PAPER_ATTACK_GAP:",
+           "    if margin < PAPER_ATTACK_GAP:",
+           ("tests/chapters/test_ch06_in_out_plane_at.py", "-k", "claim")),
+    Mutant("ch06: ε rows' direction reversed", CH06,
+           "                _seed_mean(b) - _seed_mean(a), m),",
+           "                _seed_mean(a) - _seed_mean(b), m),",
+           ("tests/chapters/test_ch06_in_out_plane_at.py", "-k", "claim")),
     # -- claim logic (other chapters, the verdict functions) ---------------------------------
     Mutant("ch01: weak-teacher correlation direction reversed",
            "tsrobust/chapters/ch01_specialization_toys.py",

@@ -562,3 +562,65 @@ def test_bf16_robust_accuracy_equals_fp32_within_sampling_noise():
     # the test has power: the attack moves the accuracy by much more than the bound
     assert 0.1 < p_bar < 0.9 and clean - acc["fp32"] > 2 * bound
     assert abs(acc["bf16"] - acc["fp32"]) <= bound
+
+
+# -- in-plane / out-of-plane attacks (§5.4, Table 2) --------------------------------------
+
+def _patch_basis(rank=17, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(27, 27, generator=g, dtype=torch.float64))
+    return q[:, :rank]
+
+
+def test_pgd_in_out_splits_two_runs_by_their_distance_to_the_subspace():
+    """x_in and x_out are the two PGD runs from the generator's next two starts, x_in the one with
+    the smaller off-subspace distance per image, and x_first the first run."""
+    from tsrobust.specialization import off_subspace_distance
+
+    student, teacher, x, u = small_net(0), small_net(1), images(8), _patch_basis()
+    obj = oracle_objective(student, teacher)
+    kw = dict(eps=8 / 255, alpha=2 / 255, steps=3)
+    x_in, x_out, x_first = attacks.pgd_in_out(obj, x, u, generator=gen(5), **kw)
+    g = gen(5)
+    run_a = attacks.pgd(obj, x, generator=g, **kw)
+    run_b = attacks.pgd(obj, x, generator=g, **kw)
+    torch.testing.assert_close(x_first, run_a)
+    assert not torch.equal(run_a, run_b)  # different random starts
+    d_a, d_b = (off_subspace_distance(r - x, u) for r in (run_a, run_b))
+    a_in = d_a <= d_b
+    assert 0 < int(a_in.sum()) < len(x)  # both cases occur on these images
+    for i in range(len(x)):
+        torch.testing.assert_close(x_in[i], (run_a if a_in[i] else run_b)[i])
+        torch.testing.assert_close(x_out[i], (run_b if a_in[i] else run_a)[i])
+    assert (off_subspace_distance(x_in - x, u) <= off_subspace_distance(x_out - x, u)).all()
+
+
+@pytest.mark.parametrize("side", ["in", "out"])
+def test_pgd_projected_stays_in_its_subspace_and_eps_ball(side):
+    """Images away from 0 and 1 (no clip): the perturbation is a fixed point of the side's
+    projection, its off-subspace share on the side's side of the threshold, and ‖δ‖∞ ≤ ε; on
+    images with saturated pixels it stays in the ε-ball and the box."""
+    from tsrobust.specialization import PatchSubspaceSplit, off_subspace_distance
+
+    u = _patch_basis()
+    split = PatchSubspaceSplit(u, shape=(3, 8, 8))
+    student, teacher = small_net(0), small_net(1)
+    obj = oracle_objective(student, teacher)
+    eps = 8 / 255
+    x = images(6, lo=0.2, hi=0.8)
+    x_adv = attacks.pgd_projected(obj, x, split, side, eps=eps, alpha=2 / 255, steps=4,
+                                  generator=gen(2))
+    delta = x_adv - x
+    assert delta.abs().max() <= eps + 1e-6 and delta.abs().max() > eps / 4
+    torch.testing.assert_close(split.project(delta, side), delta, atol=1e-5, rtol=0)
+    other = "out" if side == "in" else "in"
+    assert split.project(delta, other).abs().max() < 1e-5
+    share = off_subspace_distance(delta, u, "share")
+    assert ((share <= 0.5) if side == "in" else (share > 0.5)).all()
+    x_sat = images(6)  # pixels near 0 and 1: clipped, still in the ball and the box
+    x_adv = attacks.pgd_projected(obj, x_sat, split, side, eps=eps, alpha=2 / 255, steps=4,
+                                  generator=gen(2))
+    assert (x_adv - x_sat).abs().max() <= eps + 1e-6
+    assert x_adv.min() >= 0 and x_adv.max() <= 1
+    # the attack works: it moves the loss up from the clean point
+    assert obj(x_adv).mean() > obj(x_sat).mean()

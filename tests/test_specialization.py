@@ -234,3 +234,95 @@ def test_eps_in_out_takes_a_basis_of_another_dtype_and_returns_on_the_filters_de
     b_in, b_out = eps_in_out(ws, wt.double(), u64.float())
     assert a_in.device == ws.device and a_in.dtype == torch.float64
     assert torch.allclose(a_in, b_in, atol=1e-6) and torch.allclose(a_out, b_out, atol=1e-6)
+
+
+# -- perturbations and the data subspace (§5.4, Table 2) --------------------------------------
+
+def _basis(rank=5, d=27, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    return q[:, :rank]
+
+
+def test_off_subspace_distance_against_explicit_patches():
+    """Both distances recomputed from input_patches and an explicit (I − UUᵀ)."""
+    from tsrobust.specialization import input_patches, off_subspace_distance
+
+    u = _basis()
+    g = torch.Generator().manual_seed(1)
+    delta = torch.randn(4, 3, 6, 7, generator=g)
+    off = torch.eye(27, dtype=torch.float64) - u @ u.T
+    for i in range(4):
+        p = input_patches(delta[i:i + 1].double())  # [L, 27]
+        q = p @ off  # (I − UUᵀ) is symmetric
+        mean = q.norm(dim=1).mean()
+        share = q.pow(2).sum() / p.pow(2).sum()
+        assert math.isclose(float(off_subspace_distance(delta, u, "mean")[i]), float(mean),
+                            rel_tol=1e-5)
+        assert math.isclose(float(off_subspace_distance(delta, u, "share")[i]), float(share),
+                            rel_tol=1e-5)
+    with pytest.raises(ValueError, match="how"):
+        off_subspace_distance(delta, u, "max")
+
+
+def test_closer_to_subspace_picks_the_run_with_the_smaller_distance():
+    """A perturbation built inside span(U) patch by patch is closer than one off it, whichever
+    side of the pair it is on; a tie goes to the first."""
+    from tsrobust.specialization import closer_to_subspace
+
+    u = _basis(rank=26)  # nearly everything in span(U): a constant-per-channel image is close
+    g = torch.Generator().manual_seed(2)
+    rough = torch.randn(3, 3, 8, 8, generator=g)
+    smooth = torch.ones(3, 3, 8, 8) * torch.randn(3, 3, 1, 1, generator=g)
+    u_smooth = torch.linalg.qr(torch.cat([  # span(U) holds the constant patches of each channel
+        torch.kron(torch.eye(3, dtype=torch.float64), torch.ones(9, 1, dtype=torch.float64)),
+        torch.randn(27, 2, generator=g, dtype=torch.float64)], 1))[0]
+    assert closer_to_subspace(smooth, rough, u_smooth).all()
+    assert not closer_to_subspace(rough, smooth, u_smooth).any()
+    mixed_a = torch.cat([smooth[:1], rough[1:]])
+    mixed_b = torch.cat([rough[:1], smooth[1:]])
+    assert closer_to_subspace(mixed_a, mixed_b, u_smooth).tolist() == [True, False, False]
+    assert closer_to_subspace(rough, rough, u).all()  # tie → the first
+
+
+def test_patch_subspace_split_is_an_exact_complementary_projection():
+    """Π_in + Π_out = I, each idempotent, the parts orthogonal in the patch-energy inner
+    product, and each part's off-subspace share on its side of the threshold; the eigenvalues
+    are the shares of the eigen-directions (checked against a brute-force Rayleigh quotient)."""
+    from tsrobust.specialization import PatchSubspaceSplit, off_subspace_distance
+
+    u = _basis(rank=17)
+    split = PatchSubspaceSplit(u, shape=(3, 8, 8), threshold=0.5)
+    assert len(split.eigenvalues) == 192 and 0 < split.n_in < 192
+    g = torch.Generator().manual_seed(3)
+    delta = torch.randn(5, 3, 8, 8, generator=g)
+    d_in, d_out = split.project(delta, "in"), split.project(delta, "out")
+    torch.testing.assert_close(d_in + d_out, delta, atol=1e-5, rtol=0)
+    torch.testing.assert_close(split.project(d_in, "in"), d_in, atol=1e-4, rtol=0)
+    torch.testing.assert_close(split.project(d_out, "out"), d_out, atol=1e-4, rtol=0)
+    assert split.project(d_in, "out").abs().max() < 1e-4
+    pa = torch.nn.functional.unfold(d_in, 3)
+    pb = torch.nn.functional.unfold(d_out, 3)
+    assert (pa * pb).sum((1, 2)).abs().max() < 1e-3 * pa.norm() * pb.norm()
+    s_in = off_subspace_distance(d_in, u, "share")
+    s_out = off_subspace_distance(d_out, u, "share")
+    s_rand = off_subspace_distance(delta, u, "share")
+    assert (s_in <= 0.5 + 1e-4).all() and (s_out > 0.5 - 1e-4).all()
+    assert (s_in < s_rand).all() and (s_out > s_rand).all()
+    # the largest and smallest eigenvalues are the extreme shares any image reaches
+    assert float(s_rand.max()) <= float(split.eigenvalues[-1]) + 1e-5
+    assert float(s_rand.min()) >= float(split.eigenvalues[0]) - 1e-5
+
+
+def test_patch_subspace_split_rejects_bad_input():
+    from tsrobust.specialization import PatchSubspaceSplit
+
+    with pytest.raises(ValueError, match="threshold"):
+        PatchSubspaceSplit(_basis(), shape=(3, 8, 8), threshold=1.0)
+    with pytest.raises(ValueError, match="basis"):
+        PatchSubspaceSplit(_basis(d=12), shape=(3, 8, 8))
+    split = PatchSubspaceSplit(_basis(), shape=(3, 8, 8))
+    with pytest.raises(ValueError, match="side"):
+        split.project(torch.zeros(1, 3, 8, 8), "both")
+    with pytest.raises(ValueError, match="delta"):
+        split.project(torch.zeros(1, 3, 9, 9), "in")

@@ -536,3 +536,59 @@ def test_checkpoint_of_another_device_type_is_refused_with_a_message(tmp_path):
     state["run_key"]["device"] = "cpu"  # the same checkpoint, its own device: resumes
     torch.save(state, folder / T.STATE_FILE)
     _run(folder, epochs=2, checkpoint_epochs=())
+
+
+@pytest.mark.parametrize("select", ["in", "out"])
+def test_in_out_adversarial_training_feeds_the_selected_run(monkeypatch, select):
+    """With select="in" ("out") the student's step and the teacher's target see x_in (x_out) of
+    attacks.pgd_in_out, on that batch, with the basis given."""
+    from tsrobust import attacks
+
+    teacher, student = _net(seed=1), _net(seed=2)
+    x = _images(8)
+    basis = torch.linalg.qr(torch.randn(27, 27, generator=torch.Generator().manual_seed(0),
+                                        dtype=torch.float64))[0][:, :17]
+    made, fed, attacking = [], {"student": [], "teacher": []}, []
+    real = attacks.pgd_in_out
+
+    def pgd_in_out(objective, xb, u, **kwargs):
+        assert u is basis and kwargs["how"] == "share"
+        attacking.append(True)
+        try:
+            made.append(real(objective, xb, u, **kwargs))
+        finally:
+            attacking.pop()
+        return made[-1]
+
+    def recorder(name):
+        return lambda module, args: None if attacking else fed[name].append(args[0].detach())
+
+    monkeypatch.setattr(attacks, "pgd_in_out", pgd_in_out)
+    hooks = [student.register_forward_pre_hook(recorder("student")),
+             teacher.register_forward_pre_hook(recorder("teacher"))]
+    adv = dict(norm="linf", eps=8 / 255, alpha=2 / 255, steps=2, select=select,
+               distance="share")
+    T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4, adversarial=adv,
+                    basis=basis, generator=torch.Generator().manual_seed(0), progress=False)
+    for h in hooks:
+        h.remove()
+    k = 0 if select == "in" else 1
+    assert len(made) == 2 and any(not torch.equal(m[0], m[1]) for m in made)
+    for name, inputs in fed.items():
+        assert len(inputs) == 2 and all(torch.equal(a, m[k]) for a, m in zip(inputs, made)), name
+
+
+def test_in_out_adversarial_training_checks_its_keys():
+    teacher, student, x = _net(seed=1), _net(seed=2), _images(4)
+    gen = torch.Generator().manual_seed(0)
+    base = dict(norm="linf", eps=8 / 255, alpha=0.01, steps=1)
+    for bad in (dict(base, select="in"), dict(base, select="both", distance="mean"),
+                dict(base, norm="l2", select="in", distance="mean")):
+        with pytest.raises(ValueError):
+            T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4,
+                            adversarial=bad, basis=torch.eye(27, dtype=torch.float64)[:, :17],
+                            generator=gen, progress=False)
+    with pytest.raises(ValueError, match="basis"):
+        T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4,
+                        adversarial=dict(base, select="in", distance="mean"), generator=gen,
+                        progress=False)

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 
 from tsrobust import runtime
+from tsrobust.specialization import closer_to_subspace
 
 NORMS = ("linf", "l2", "l1")
 """Balls :func:`pgd` projects onto."""
@@ -481,3 +482,59 @@ def robust_accuracy(student, teacher, x: torch.Tensor, *, eps: float, alpha: flo
 
     return robust_accuracy_of(student, teacher, x, make, repeats=repeats, generator=generator,
                               batch_size=batch_size, subsets=subsets, precision=precision)
+
+
+# -- in-plane and out-of-plane attacks (source A §5.4, Table 2) ------------------------------
+# Perturbations split by the data subspace span(U) of the 3×3×3 patches (§5.3); the geometry is
+# tsrobust.specialization's (off_subspace_distance, PatchSubspaceSplit).
+
+def pgd_in_out(objective: Objective, x: torch.Tensor, basis, *, eps: float, alpha: float,
+               steps: int, generator: torch.Generator, how: str = "mean",
+               precision: str = "fp32", chunk_size: int | None = None):
+    """§5.4's split of ℓ∞ PGD: for each image two runs of :func:`pgd` from different random starts
+    (drawn one after the other from ``generator``); ``x′_in`` is the one whose perturbation is
+    closer to the data subspace span(``basis``), ``x′_out`` the other
+    (:func:`tsrobust.specialization.closer_to_subspace`, distance ``how``).
+
+    Returns ``(x_in, x_out, x_first)``: ``x_first`` is the first run, a standard PGD example (its
+    random start is independent of the split), so one pair of runs gives the in-plane, the
+    out-of-plane and the standard attack of Table 2 on the same images."""
+    runs = [pgd(objective, x, eps=eps, alpha=alpha, steps=steps, norm="linf", random_start=True,
+                generator=generator, precision=precision, chunk_size=chunk_size)
+            for _ in range(2)]
+    x = x.detach()
+    first_in = _view(closer_to_subspace(runs[0] - x, runs[1] - x, basis, how), x)
+    return (torch.where(first_in, runs[0], runs[1]), torch.where(first_in, runs[1], runs[0]),
+            runs[0])
+
+
+def pgd_projected(objective: Objective, x: torch.Tensor, split, side: str, *, eps: float,
+                  alpha: float, steps: int, random_start: bool = True,
+                  generator: torch.Generator | None = None, precision: str = "fp32",
+                  chunk_size: int | None = None) -> torch.Tensor:
+    """ℓ∞ PGD whose perturbation stays in one side of the data subspace (one step past §5.4).
+
+    ``split``: a :class:`tsrobust.specialization.PatchSubspaceSplit`; ``side``: "in" (the
+    perturbation's patches in span(U)) or "out". At every step (and at the random start)
+    ``δ ← Π(δ + α sign ∇)``, Π the projection onto the side's subspace, then ``δ ← δ · min(1,
+    ε/‖δ‖∞)`` — a rescaling, which keeps δ in the subspace *and* in the ε-ball (clamping each
+    pixel to ±ε would leave the subspace) — and ``x′ = clip(x + δ, 0, 1)``; the next step starts
+    from ``x′ − x``. So every x′ is ``clip(x + δ, 0, 1)`` for a δ in the subspace with
+    ‖δ‖∞ ≤ ε: in the subspace up to the clip to [0, 1], and in the ε-ball exactly. ``precision``,
+    ``chunk_size`` and ``generator`` as in :func:`pgd`. Returns ``x′`` (detached)."""
+    _check_budget(eps, alpha, steps)
+    _check_chunk(chunk_size)
+    x = _check_images(x)
+    precision = runtime.resolve_precision(precision, x.device)
+
+    def into_ball(delta):
+        delta = split.project(delta, side)
+        peak = delta.flatten(1).abs().amax(1)
+        scale = torch.where(peak > eps, eps / peak.clamp_min(DIVISION_EPS), torch.ones_like(peak))
+        return (x + delta * _view(scale, delta)).clamp(0, 1)
+
+    x_adv = into_ball(_random_start(x, eps, "linf", generator) - x) if random_start else x.clone()
+    for _ in range(steps):
+        grad = _input_grad(objective, x_adv, precision, chunk_size)
+        x_adv = into_ball(x_adv - x + alpha * grad.sign())
+    return x_adv.detach()

@@ -349,3 +349,130 @@ def specialization_at(student, teacher, x_spec: torch.Tensor, basis: torch.Tenso
         "dead_teacher": [int((~a).sum()) for a in live],
         "dead_student": [int((~a).sum()) for a in alive(student)],
     }
+
+
+# -- perturbations and the data subspace (§5.4, in-plane vs out-of-plane AT) ---------------
+
+SUBSPACE_DISTANCES = ("mean", "share")
+"""How far a perturbation δ lies from the data subspace span(U), from its 3×3×3 patches p
+(:func:`off_subspace_distance`): ``"mean"``, the mean over patches of ‖(I − UUᵀ)p‖₂ (the
+default: in the units of the image); ``"share"``, the off-subspace share of the patches' energy,
+Σ‖(I − UUᵀ)p‖² / Σ‖p‖² (scale-free: a larger perturbation is not farther for being larger)."""
+
+
+def off_subspace_distance(delta: torch.Tensor, basis, how: str = "mean") -> torch.Tensor:
+    """Per perturbation ``delta[i]`` (images ``[B, C, H, W]``), its distance to the data subspace
+    span(U) measured on its 3×3×3 patches (:data:`SUBSPACE_DISTANCES`), ``[B]`` float32.
+
+    Source A (§5.4) splits the two PGD runs of an image into the one "with a smaller distance to
+    the input subspace" and the other, without defining the distance. The subspace of §5.3 is
+    that of the data's *centered* patches (:func:`patch_pca`), an affine subspace mean + span(U)
+    of patch space; the difference of two points in it lies in span(U) itself, so the distance of
+    a perturbation is measured to span(U) through the origin. ``basis``: U ``[C·9, r]`` with
+    orthonormal columns."""
+    if how not in SUBSPACE_DISTANCES:
+        raise ValueError(f"how must be one of {SUBSPACE_DISTANCES}, got {how!r}")
+    if delta.ndim != 4:
+        raise ValueError(f"delta must be perturbations [B, C, H, W], got {tuple(delta.shape)}")
+    u = torch.as_tensor(basis).detach().to(device=delta.device, dtype=torch.float32)
+    p = torch.nn.functional.unfold(delta.detach().float(), PATCH_SIZE)  # [B, D, L]
+    if u.ndim != 2 or u.shape[0] != p.shape[1]:
+        raise ValueError(f"basis must be [{p.shape[1]}, r] for these patches, got "
+                         f"{tuple(u.shape)}")
+    off = p - u @ (u.T @ p)  # (I − UUᵀ) p for every patch
+    if how == "mean":
+        return off.norm(dim=1).mean(1)
+    total = p.pow(2).sum((1, 2))
+    return off.pow(2).sum((1, 2)) / total.clamp_min(torch.finfo(total.dtype).tiny)
+
+
+def closer_to_subspace(delta_a: torch.Tensor, delta_b: torch.Tensor, basis,
+                       how: str = "mean") -> torch.Tensor:
+    """Per image, whether perturbation ``delta_a`` is at most as far from span(U) as ``delta_b``
+    (:func:`off_subspace_distance`): bool ``[B]``, True where ``a`` is the in-plane one of the
+    pair (§5.4; a tie goes to ``a``)."""
+    if delta_a.shape != delta_b.shape:
+        raise ValueError(f"the two perturbations differ in shape: {tuple(delta_a.shape)} vs "
+                         f"{tuple(delta_b.shape)}")
+    return (off_subspace_distance(delta_a, basis, how)
+            <= off_subspace_distance(delta_b, basis, how))
+
+
+SPLIT_THRESHOLD = 0.5
+"""Default of :class:`PatchSubspaceSplit`: an image direction is *out-of-plane* when more than
+half of its patches' energy lies off span(U)."""
+SUBSPACE_SIDES = ("in", "out")
+
+
+class PatchSubspaceSplit:
+    """Image space split into perturbations whose 3×3×3 patches lie in span(U) and the rest.
+
+    Patches overlap (every pixel is in up to 9 of them), so "project the patches of δ onto
+    span(U)" has no image that does it exactly: hardly any image has *all* its patches in
+    span(U). The split used here makes it exact in another way. With A the patch extraction
+    (``unfold``), the off-subspace share of δ's patch energy is the Rayleigh quotient
+
+        s(δ) = ‖(I − UUᵀ) A δ‖² / ‖A δ‖² = δᵀ Aᵀ(I − UUᵀ)A δ / δᵀ AᵀA δ,
+
+    (AᵀA = diag(counts), the number of patches each pixel is in). The generalized eigenvectors
+    of that pair of matrices are orthogonal in the patch-energy inner product ⟨a, b⟩ = ⟨Aa, Ab⟩
+    and span image space; their eigenvalues λ ∈ [0, 1] are their shares. The *in-plane*
+    subspace is spanned by those with λ ≤ ``threshold``, the *out-of-plane* one by the rest:
+    two complementary subspaces, and :meth:`project` is the orthogonal projection (in that inner
+    product) onto either. Every δ in the in-plane subspace has s(δ) ≤ threshold, every δ in the
+    out-of-plane one s(δ) > threshold. For CIFAR-10's U the eigenvalues pile up near 0 and 1,
+    so the two subspaces are nearly "patches in span(U)" and "patches off it".
+
+    (The one-step alternative, δ ← fold(P unfold δ) / counts with P = UUᵀ or I − UUᵀ, is the
+    operator I − T or T, T = (AᵀA)⁻¹Aᵀ(I − UUᵀ)A, whose eigenvectors are the same; it is not a
+    projection — applying it twice changes δ again — and only tends to one, that onto λ = 0 or
+    λ = 1 exactly, when repeated.)
+
+    ``basis``: U ``[C·9, r]``; ``shape``: one image ``(C, H, W)``. Built once with a dense
+    symmetric eigensolver on ``C·H·W`` dimensions (3 072 for CIFAR-10: tens of seconds on two
+    CPU cores), on the CPU.
+    """
+
+    def __init__(self, basis, shape=(3, 32, 32), threshold: float = SPLIT_THRESHOLD):
+        if not 0 < threshold < 1:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
+        c, h, w = shape
+        u = torch.as_tensor(basis).detach().to("cpu", torch.float64)
+        if u.ndim != 2 or u.shape[0] != c * PATCH_SIZE ** 2:
+            raise ValueError(f"basis must be [{c * PATCH_SIZE ** 2}, r] for {c}-channel images, "
+                             f"got {tuple(u.shape)}")
+        n = c * h * w
+        off = torch.eye(u.shape[0], dtype=torch.float64) - u @ u.T
+        fold = lambda p: torch.nn.functional.fold(p, (h, w), PATCH_SIZE)  # noqa: E731
+        unfold = lambda z: torch.nn.functional.unfold(z, PATCH_SIZE)  # noqa: E731
+        counts = fold(unfold(torch.ones(1, c, h, w, dtype=torch.float64))).reshape(-1)
+        m = torch.empty(n, n, dtype=torch.float64)  # Aᵀ(I − UUᵀ)A, column block by block
+        eye = torch.eye(n, dtype=torch.float64)
+        for i in range(0, n, 256):
+            e = eye[i:i + 256].reshape(-1, c, h, w)
+            m[i:i + 256] = fold(off @ unfold(e)).reshape(len(e), n)
+        root = counts.sqrt()
+        sym = m / root[:, None] / root[None, :]
+        vals, vecs = torch.linalg.eigh(((sym + sym.T) / 2).float())
+        self.shape, self.threshold = tuple(shape), float(threshold)
+        self.eigenvalues = vals.double().clamp(0, 1)
+        """The shares λ of the eigen-directions, ascending."""
+        self.n_in = int((self.eigenvalues <= threshold).sum())
+        """Dimension of the in-plane subspace."""
+        self._root = root.float()
+        self._out = vecs[:, self.n_in:].contiguous()  # orthonormal in the scaled coordinates
+
+    def project(self, delta: torch.Tensor, side: str) -> torch.Tensor:
+        """The part of ``delta`` ``[B, C, H, W]`` in the ``side`` subspace ("in" or "out"); the
+        two parts sum to ``delta``. In ``delta``'s dtype and device."""
+        if side not in SUBSPACE_SIDES:
+            raise ValueError(f"side must be one of {SUBSPACE_SIDES}, got {side!r}")
+        if tuple(delta.shape[1:]) != self.shape:
+            raise ValueError(f"delta must be [B, {', '.join(map(str, self.shape))}], got "
+                             f"{tuple(delta.shape)}")
+        root = self._root.to(delta.device)
+        out_vecs = self._out.to(delta.device)
+        z = delta.reshape(len(delta), -1).float() * root
+        outside = ((z @ out_vecs) @ out_vecs.T) / root
+        part = outside if side == "out" else delta.reshape(len(delta), -1).float() - outside
+        return part.reshape(delta.shape).to(delta.dtype)

@@ -67,6 +67,10 @@ STATE_FILE = "last.pt"
 EVAL_BATCH = 1000
 """Images per forward pass when evaluating (no gradients)."""
 ADVERSARIAL_KEYS = ("norm", "eps", "alpha", "steps")
+ADVERSARIAL_SPLIT_KEYS = ("select", "distance")
+"""Optional keys of ``adversarial``: train on the in-plane or out-of-plane one of two PGD runs
+(source A §5.4, Table 2; :func:`tsrobust.attacks.pgd_in_out`)."""
+SELECTS = ("in", "out")
 
 
 class CheckpointError(RuntimeError):
@@ -324,14 +328,24 @@ def student_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
 
 
-def _check_adversarial(adversarial):
+def _check_adversarial(adversarial, basis=None):
     if adversarial is None:
         return None
-    if not isinstance(adversarial, dict) or set(adversarial) != set(ADVERSARIAL_KEYS):
+    keys = set(adversarial) if isinstance(adversarial, dict) else set()
+    split = keys & set(ADVERSARIAL_SPLIT_KEYS)
+    if (not isinstance(adversarial, dict) or keys - split != set(ADVERSARIAL_KEYS)
+            or split not in (set(), set(ADVERSARIAL_SPLIT_KEYS))):
         raise ValueError(
             f"adversarial must be None or a dict with exactly the keys {ADVERSARIAL_KEYS}, e.g. "
-            f"dict(norm='linf', eps=10/255, alpha=0.01, steps=40); got {adversarial!r}"
+            f"dict(norm='linf', eps=10/255, alpha=0.01, steps=40), optionally with both of "
+            f"{ADVERSARIAL_SPLIT_KEYS} (select 'in' or 'out', and a distance); got {adversarial!r}"
         )
+    if split:
+        if adversarial["select"] not in SELECTS or adversarial["norm"] != "linf":
+            raise ValueError(f"select must be one of {SELECTS}, with norm 'linf'; got "
+                             f"{adversarial!r}")
+        if basis is None:
+            raise ValueError("in-plane/out-of-plane training needs basis= (U of the patch PCA)")
     return dict(adversarial)
 
 
@@ -342,7 +356,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
                   optimizer: str = "adam", weight_decay: float = 0.0, precision: str = "fp32",
-                  channels_last: bool = True, resample: str = "bilinear") -> dict:
+                  channels_last: bool = True, resample: str = "bilinear",
+                  basis: torch.Tensor | None = None) -> dict:
     """Fit ``student`` to ``teacher`` on inputs ``x`` (§5.1): the data labels are never used.
 
     ``target``: ``"logit"`` (ℓ2 to the teacher's logits) or ``"label"`` (cross-entropy to its
@@ -351,7 +366,11 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     alpha, steps)`` → oracle-adversarial training (Eq. 3, teacher-target): each batch is replaced
     by ``tsrobust.attacks.pgd`` maximizing the ℓ2 distance between student and teacher logits
     (random start; on a CPU its gradients are taken ``attacks.cpu_chunk`` images at a time), and
-    the student is fit to the teacher's output there.
+    the student is fit to the teacher's output there. With the extra keys ``select`` ("in" or
+    "out") and ``distance`` (:data:`tsrobust.specialization.SUBSPACE_DISTANCES`), each batch
+    gets two PGD runs and the student is fit on the in-plane or out-of-plane one
+    (:func:`tsrobust.attacks.pgd_in_out`, §5.4's Table 2), closer to or farther from
+    span(``basis``), U of the patch PCA.
 
     ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9) at constant ``lr``. With both
     ``noise_std`` and ``adversarial``, the noisy batch is clipped to [0, 1] before the attack.
@@ -371,7 +390,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     if noise_std < 0:
         raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
-    adversarial = _check_adversarial(adversarial)
+    adversarial = _check_adversarial(adversarial, basis)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
     fmt = _memory_format(channels_last)
@@ -394,11 +413,21 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
             student.eval()
             if noise_std:
                 xb = xb.clamp(0, 1)
-            xb = attacks.pgd(attacks.oracle_objective(student, teacher), xb,
-                             eps=adversarial["eps"], alpha=adversarial["alpha"],
-                             steps=adversarial["steps"], norm=adversarial["norm"],
-                             random_start=True, generator=generator, precision=precision,
-                             chunk_size=attacks.cpu_chunk(xb, precision)).detach()
+            if "select" in adversarial:
+                x_in, x_out, _ = attacks.pgd_in_out(
+                    attacks.oracle_objective(student, teacher), xb, basis,
+                    eps=adversarial["eps"], alpha=adversarial["alpha"],
+                    steps=adversarial["steps"], generator=generator,
+                    how=adversarial["distance"], precision=precision,
+                    chunk_size=attacks.cpu_chunk(xb, precision))
+                xb = (x_in if adversarial["select"] == "in" else x_out).contiguous(
+                    memory_format=fmt)
+            else:
+                xb = attacks.pgd(attacks.oracle_objective(student, teacher), xb,
+                                 eps=adversarial["eps"], alpha=adversarial["alpha"],
+                                 steps=adversarial["steps"], norm=adversarial["norm"],
+                                 random_start=True, generator=generator, precision=precision,
+                                 chunk_size=attacks.cpu_chunk(xb, precision)).detach()
             student.train()
         with _autocast(device, precision):
             if fixed_targets is not None:
@@ -414,7 +443,10 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                "batch_size": batch_size, "augment": bool(augment), "noise_std": noise_std,
                "adversarial": adversarial, "optimizer": optimizer, "weight_decay": weight_decay,
                "bf16": precision == "bf16",  # the resolved precision (see train_teacher)
-               **({"resample": resample} if augment else {})}
+               **({"resample": resample} if augment else {}),
+               **({"basis": hashlib.sha1(torch.as_tensor(basis).double().cpu().numpy()
+                                         .tobytes()).hexdigest()[:16]}
+                  if adversarial and "select" in adversarial else {})}
     with attacks.frozen(teacher):
         return _fit(student, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                     lr_at=lambda e: lr, optimizer=optimizer, weight_decay=weight_decay,
