@@ -175,9 +175,9 @@ def _flip(t2s, what):
     t2s = copy.deepcopy(t2s)
     for v in t2s:
         if what == "in_vs_standard":
-            v["table"]["AT (standard)"]["standard"] = v["table"]["AT (in-plane)"]["standard"] + 0.01
+            v["table"]["AT (standard)"]["standard"] = v["table"]["AT (in-plane)"]["standard"] + 0.05
         elif what == "standard_vs_out":
-            v["table"]["AT (out-of-plane)"]["standard"] = v["table"]["AT (standard)"]["standard"]
+            v["table"]["AT (out-of-plane)"]["standard"] = v["table"]["AT (standard)"]["standard"] + 0.05
         elif what == "attack":
             for col in ch06.COLUMNS:
                 v["only"][col].update({"in": 25, "out": 5})
@@ -187,7 +187,7 @@ def _flip(t2s, what):
             v["spec"]["AT (in-plane)"]["eps_out_mean"] = 0.95
         elif what == "projected_attack":
             for col in ch06.COLUMNS:
-                v["only"][col].update({"proj_in": 15, "proj_out": 15})
+                v["only"][col].update({"proj_in": 25, "proj_out": 5})
         elif what == "projected_students":
             v["table"]["AT (out-of-plane)"]["proj_out"] = 0.95
     return t2s
