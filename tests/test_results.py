@@ -2,6 +2,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -438,3 +439,79 @@ def test_combined_verdict_needs_every_part_and_any_reversal_differs():
     assert results.combined_verdict([tie]) == tie
     with pytest.raises(ValueError):
         results.combined_verdict([])
+
+
+def test_a_json_beside_other_arrays_is_detected_and_recomputed(results_root):
+    """A writer killed between its two renames leaves the new arrays beside the old JSON: the
+    arrays digest tells, load refuses it, record recomputes it."""
+    cfg = resolve(SETTINGS, profile="smoke", seed=0)
+    results.save("01_x", "a", cfg, {"v": 1}, {"x": np.zeros(3)}, seconds=0.1)
+    folder = results_root / "smoke" / "01_x"
+    np.savez_compressed(folder / "a.npz", x=np.ones(3))  # the killed writer's arrays
+    with pytest.raises(results.MismatchedRecord, match="delete both"):
+        results.load("01_x", "a", "smoke")
+    again = results.record("01_x", "a", cfg, lambda: ({"v": 2}, {"x": np.full(3, 2.0)}))
+    assert not again.loaded and results.load("01_x", "a", "smoke").values == {"v": 2}
+
+
+def test_interleaved_writers_of_one_record_leave_a_matching_pair(results_root, monkeypatch):
+    """Writer A renames its arrays, writer B saves the whole record, then A renames its JSON:
+    without A's check the JSON of A would stand beside the arrays of B."""
+    cfg = resolve(SETTINGS, profile="smoke", seed=0)
+    real = results.atomic_write
+    state = {"interleaved": False}
+
+    def atomic_write(path, **kw):
+        if str(path).endswith(".json") and not state["interleaved"]:
+            state["interleaved"] = True
+            results.save("01_x", "a", cfg, {"writer": "B"}, {"x": np.full(4, 2.0)}, seconds=0.1)
+        return real(path, **kw)
+
+    monkeypatch.setattr(results, "atomic_write", atomic_write)
+    results.save("01_x", "a", cfg, {"writer": "A"}, {"x": np.full(4, 1.0)}, seconds=0.1)
+    assert state["interleaved"]
+    got = results.load("01_x", "a", "smoke")
+    assert got.values == {"writer": "A"}
+    np.testing.assert_array_equal(got.arrays["x"], np.full(4, 1.0))
+
+
+WRITER = """
+import sys
+import numpy as np
+from tsrobust import results
+from tsrobust.params import Setting, resolve
+
+me, n = sys.argv[1], int(sys.argv[2])
+cfg = resolve({"n": Setting(int, smoke=3, gpu=30, paper=300, min=1)}, profile="smoke", seed=0)
+for i in range(n):
+    results.save("01_x", "shared", cfg, {"writer": me, "i": i},
+                 {"x": np.full(20000, float(me) + i / 1e6)}, seconds=0.1)
+"""
+
+
+def test_two_concurrent_writers_of_one_record_leave_one_complete_record(results_root):
+    """Two processes save the same record many times (different contents, so a JSON beside the
+    other's arrays shows) while this one reads it: every read is one complete, matching record,
+    and so is what remains."""
+    env = {**os.environ, results.RESULTS_ENV: str(results_root),
+           "PYTHONPATH": str(Path(results.__file__).resolve().parents[1])}
+    rounds = 60
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, me,
+                                 str(rounds)], env=env) for me in ("1", "2")]
+    reads = 0
+    try:
+        while any(w.poll() is None for w in writers):
+            got = results.load("01_x", "shared", "smoke")
+            if got is not None:
+                reads += 1
+                assert got.arrays["x"][0] == float(got.values["writer"]) + got.values["i"] / 1e6
+    finally:
+        for w in writers:
+            w.wait(timeout=300)
+    assert [w.returncode for w in writers] == [0, 0]
+    final = results.load("01_x", "shared", "smoke")
+    assert final.values["i"] == rounds - 1
+    assert final.arrays["x"][0] == float(final.values["writer"]) + (rounds - 1) / 1e6
+    folder = results_root / "smoke" / "01_x"
+    assert sorted(p.name for p in folder.iterdir()) == ["shared.json", "shared.npz"]
+    assert reads > 0

@@ -10,6 +10,7 @@ them without recomputing; every number shown says where it came from.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -150,46 +151,108 @@ def _jsonable(obj):
     return obj
 
 
+PAIR_ATTEMPTS = 5
+"""How often :func:`save` rewrites a record whose JSON and arrays another writer interleaved."""
+READ_ATTEMPTS = 20
+READ_RETRY_S = 0.05
+""":func:`load` rereads a record whose JSON and arrays do not match this often, this far apart
+(a writer is between its two renames), before calling it broken."""
+
+
+class MismatchedRecord(ValueError):
+    """A record's JSON names other arrays than its ``.npz`` holds: a writer was killed between
+    writing the two, or two writers interleaved and did not finish."""
+
+
+def arrays_digest(arrays: dict) -> str:
+    """SHA-256 of named arrays (names, dtypes, shapes, bytes): stored in a record's JSON, so a
+    reader can tell that the ``.npz`` beside it is the one written with it."""
+    h = hashlib.sha256()
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        h.update(f"{k}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def save(chapter, name, cfg, values, arrays=None, *, seconds, dataset=None,
          device=None) -> Result:
     """Save ``values`` (JSON) and ``arrays`` (npz) atomically with provenance (``device``: where
     they were computed, see :func:`provenance`); return the Result.
 
-    The arrays are written first and the JSON last, so a JSON file on disk always has its arrays.
+    Each file is written to a temporary name and renamed (:func:`tsrobust.io.atomic_write`), the
+    arrays first and the JSON last; the JSON carries the arrays' digest (:func:`arrays_digest`).
+    Two processes saving the same record at once (two cluster jobs with the same settings) can
+    interleave their renames and leave one's JSON beside the other's arrays; so after writing,
+    the pair on disk is read back, and rewritten while its digests differ. The last writer to
+    finish has seen its own check pass after the last rename, so one consistent pair remains.
     """
     folder, json_path, npz_path = _paths(chapter, name, cfg.profile)
     arrays = {k: np.asarray(v) for k, v in (arrays or {}).items()}
-    if arrays:
-        with atomic_write(npz_path) as tmp:
-            np.savez_compressed(tmp, **arrays)
-    elif npz_path.exists():
-        npz_path.unlink()
     prov = provenance(cfg, seconds=seconds, dataset=dataset, device=device)
     doc = {"chapter": chapter, "name": name, "values": _jsonable(values), "provenance": prov,
            "arrays": sorted(arrays)}
-    with atomic_write(json_path) as tmp:
-        tmp.write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+    if arrays:
+        doc["arrays_digest"] = arrays_digest(arrays)
+    text = json.dumps(doc, indent=1, allow_nan=False) + "\n"
+    for _ in range(PAIR_ATTEMPTS):
+        if arrays:
+            with atomic_write(npz_path) as tmp:
+                np.savez_compressed(tmp, **arrays)
+        elif npz_path.exists():
+            npz_path.unlink(missing_ok=True)
+        with atomic_write(json_path) as tmp:
+            tmp.write_text(text)
+        if not arrays or _pair_matches(json_path, npz_path):
+            break
+    else:
+        raise MismatchedRecord(
+            f"{json_path} and {npz_path.name} kept being rewritten by another process while "
+            f"this one saved them; run one job per record"
+        )
     return Result(chapter, name, doc["values"], arrays, prov, folder, loaded=False)
+
+
+def _read_pair(json_path: Path, npz_path: Path) -> tuple[dict, dict]:
+    doc = json.loads(json_path.read_text())
+    arrays = {}
+    if doc.get("arrays"):
+        with np.load(npz_path) as npz:
+            arrays = {k: npz[k] for k in doc["arrays"]}
+    return doc, arrays
+
+
+def _pair_matches(json_path: Path, npz_path: Path) -> bool:
+    try:
+        doc, arrays = _read_pair(json_path, npz_path)
+    except (OSError, ValueError, KeyError, EOFError):
+        return False
+    return doc.get("arrays_digest") in (None, arrays_digest(arrays))
 
 
 def load(chapter, name, profile) -> Result | None:
     """Load a recorded result, or ``None`` if there is none. A corrupt file raises ``ValueError``
-    saying which file to delete."""
+    saying which file to delete; a JSON whose arrays digest differs from the ``.npz`` beside it,
+    after :data:`READ_ATTEMPTS` reads, raises :class:`MismatchedRecord` (a ``ValueError``)."""
     folder, json_path, npz_path = _paths(chapter, name, profile)
     if not json_path.exists():
         return None
-    try:
-        doc = json.loads(json_path.read_text())
-        arrays = {}
-        if doc.get("arrays"):
-            with np.load(npz_path) as npz:
-                arrays = {k: npz[k] for k in doc["arrays"]}
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        raise ValueError(
-            f"recorded result {json_path} is unreadable or incomplete ({err}); delete "
-            f"{json_path} (and {npz_path.name}) to recompute it"
-        ) from err
-    return Result(chapter, name, doc["values"], arrays, doc["provenance"], folder, loaded=True)
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            doc, arrays = _read_pair(json_path, npz_path)
+        except (OSError, ValueError, KeyError, EOFError) as err:
+            raise ValueError(
+                f"recorded result {json_path} is unreadable or incomplete ({err}); delete "
+                f"{json_path} (and {npz_path.name}) to recompute it"
+            ) from err
+        if doc.get("arrays_digest") in (None, arrays_digest(arrays)):
+            return Result(chapter, name, doc["values"], arrays, doc["provenance"], folder,
+                          loaded=True)
+        time.sleep(READ_RETRY_S)  # a writer may be between its two renames
+    raise MismatchedRecord(
+        f"recorded result {json_path} does not match the arrays in {npz_path.name} (a writer was "
+        f"stopped between the two files); delete both to recompute it"
+    )
 
 
 recorded = load
@@ -199,9 +262,14 @@ def record(chapter, name, cfg, compute, *, dataset=None, device=None) -> Result:
     """Load ``name`` if recorded for these parameters (``cfg.as_dict()``), else compute and save.
 
     ``compute()`` returns a dict of JSON-able values, or ``(values, arrays)``. ``device``: where
-    ``compute`` runs (``None``: the CPU), for the provenance.
+    ``compute`` runs (``None``: the CPU), for the provenance. A record whose JSON and arrays do
+    not match (:class:`MismatchedRecord`: its writer was killed between the two files) is
+    recomputed.
     """
-    old = load(chapter, name, cfg.profile)
+    try:
+        old = load(chapter, name, cfg.profile)
+    except MismatchedRecord:
+        old = None
     if old is not None and old.provenance.get("parameters") == cfg.as_dict():
         return old
     start = time.perf_counter()

@@ -3,5 +3,8 @@
 papermill executes the notebooks through :mod:`~tsrobust.book.kernel`'s kernel client, Jupyter
 Book renders them with the Sphinx extension :mod:`~tsrobust.book.sphinx_ext` and the offline
 JavaScript of ``static/``, and :mod:`~tsrobust.book.browser_check` loads every page in headless
-Chromium.
+Chromium. ``python -m tsrobust.book run`` (:mod:`~tsrobust.book.cluster`) executes the chapters
+as submitit jobs (Slurm, or local processes) before the same render;
+``python -m tsrobust.book costs`` (:mod:`~tsrobust.book.costs`) tabulates what the committed
+records cost.
 """

@@ -3,6 +3,8 @@
     python -m tsrobust.book build --profile smoke        # execute + render (+ browser check)
     python -m tsrobust.book build --chapters 01 02       # only some chapters
     python -m tsrobust.book check                        # browser check of a built book
+    python -m tsrobust.book run --executor slurm         # each chapter a Slurm job (cluster.py)
+    python -m tsrobust.book costs                        # what the committed records cost
 
 The build stages a copy of the book in ``_build/src`` (executed notebooks, prose pages, the
 vendored JavaScript), renders it with ``execute_notebooks: off`` and Sphinx warnings as errors
@@ -38,6 +40,9 @@ VENDOR_NPM = {
 SMOKE_CELL_TIMEOUT_S = 600
 """A smoke-profile cell that runs longer than this is stuck: fail instead of waiting forever
 (gpu/paper cells may legitimately run for hours and get no limit)."""
+KERNEL_START_TIMEOUT_S = 300
+"""How long a notebook's kernel may take to start (papermill waits 60 s by default, too short on
+a busy machine or a cluster node loading the environment from a network filesystem)."""
 
 
 class BuildError(RuntimeError):
@@ -146,25 +151,31 @@ def execute(notebook: Path, out: Path, parameters: dict, cwd: Path,
     papermill.execute_notebook(
         str(staged_input), str(out), parameters=parameters, kernel_name="python3",
         cwd=str(cwd), progress_bar=False, log_output=False, execution_timeout=cell_timeout,
-        kernel_manager_class=SlicedKernelManager,
+        kernel_manager_class=SlicedKernelManager, start_timeout=KERNEL_START_TIMEOUT_S,
     )
     seconds = time.perf_counter() - start
     hide_injected_parameters(out)
     return seconds
 
 
-def build(profile: str, chapters=None, parameters=None, check: bool = True) -> dict[str, float]:
-    """Execute and render the book; return the seconds of each chapter."""
+def plan(root: Path, chapters=None) -> tuple[dict, list[str], list[str]]:
+    """The table of contents of a build of ``chapters`` (all if ``None``), its files in reading
+    order, and the notebooks among them."""
     import yaml
 
-    if profile not in PROFILES:
-        raise BuildError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
-    root = book_root()
     toc = select_toc(yaml.safe_load((root / "_toc.yml").read_text()), chapters)
     files = toc_files(toc)
     notebooks = [f for f in files if f.startswith("notebooks/")]
     if chapters and not notebooks:
         raise BuildError(f"no notebook in _toc.yml starts with {chapters}")
+    return toc, files, notebooks
+
+
+def stage(root: Path, toc: dict) -> Path:
+    """Lay out ``_build/src`` afresh: configuration, table of contents, prose pages and the
+    vendored JavaScript (the executed notebooks are added by :func:`execute`)."""
+    import yaml
+
     src = root / BUILD / "src"
     if src.exists():
         shutil.rmtree(src)
@@ -173,6 +184,25 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
     (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
     shutil.copytree(root / "book", src / "book")
     vendor(src / "vendor", root / BUILD / "npm")
+    return src
+
+
+def cell_timeout(profile: str) -> int | None:
+    """The per-cell limit of a profile's execution (:data:`SMOKE_CELL_TIMEOUT_S` for smoke)."""
+    return SMOKE_CELL_TIMEOUT_S if profile == "smoke" else None
+
+
+def check_profile(profile: str) -> None:
+    if profile not in PROFILES:
+        raise BuildError(f"--profile {profile!r} is not one of {', '.join(PROFILES)}")
+
+
+def build(profile: str, chapters=None, parameters=None, check: bool = True) -> dict[str, float]:
+    """Execute and render the book; return the seconds of each chapter."""
+    check_profile(profile)
+    root = book_root()
+    toc, files, notebooks = plan(root, chapters)
+    src = stage(root, toc)
 
     seconds: dict[str, float] = {}
     failed: list[str] = []
@@ -182,7 +212,7 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
         print(f"[book] executing {nb} (profile {profile}) ...", flush=True)
         try:
             seconds[name] = execute(root / f"{nb}.ipynb", src / f"{nb}.ipynb", params, root,
-                                    SMOKE_CELL_TIMEOUT_S if profile == "smoke" else None)
+                                    cell_timeout(profile))
         except Exception as err:  # papermill raises its own error types; report and go on
             seconds[name] = float("nan")
             failed.append(f"{nb}: {type(err).__name__}: {str(err).strip()[-2000:]}")
@@ -190,7 +220,16 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
     if failed:
         print_table(seconds)
         raise BuildError("notebooks failed:\n" + "\n".join(failed))
+    render(root, src, files, whole_book=not chapters, check=check, seconds=seconds)
+    print_table(seconds)
+    return seconds
 
+
+def render(root: Path, src: Path, files: list[str], *, whole_book: bool, check: bool,
+           seconds: dict[str, float]) -> Path:
+    """Render the staged book ``src`` with Jupyter Book (Sphinx warnings are errors) into
+    ``_build/html``, then (``check``) load its pages ``files`` in headless Chromium; adds the
+    seconds of each step to ``seconds``."""
     start = time.perf_counter()
     html = root / BUILD / "html"
     if html.exists():
@@ -205,10 +244,9 @@ def build(profile: str, chapters=None, parameters=None, check: bool = True) -> d
     seconds["(render)"] = time.perf_counter() - start
     if check:
         start = time.perf_counter()
-        check_book(html, root / BUILD / "screenshots", pages=files, whole_book=not chapters)
+        check_book(html, root / BUILD / "screenshots", pages=files, whole_book=whole_book)
         seconds["(browser check)"] = time.perf_counter() - start
-    print_table(seconds)
-    return seconds
+    return html
 
 
 def print_table(seconds: dict[str, float]) -> None:
@@ -241,6 +279,25 @@ def main(argv=None) -> int:
     b.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
                    help="extra notebook parameter for every chapter (papermill -p)")
     b.add_argument("--no-check", action="store_true", help="skip the browser check")
+    r = sub.add_parser("run", help="execute each chapter as a cluster job (submitit), then "
+                       "render the book (see tsrobust.book.cluster)")
+    r.add_argument("--profile", default="smoke", help=f"one of {', '.join(PROFILES)}")
+    r.add_argument("--executor", default="local", choices=("slurm", "local"),
+                   help="slurm: submit to Slurm; local: run the jobs as local subprocesses")
+    r.add_argument("--chapters", nargs="*", help="only notebooks whose name starts with these")
+    r.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                   help="extra notebook parameter for every chapter (papermill -p)")
+    r.add_argument("--partition", help="Slurm partition")
+    r.add_argument("--gpus-per-job", type=int, default=0, help="GPUs of each chapter's job")
+    r.add_argument("--cpus-per-job", type=int, help="CPU cores of each chapter's job")
+    r.add_argument("--mem-gb", type=int, help="memory of each chapter's job")
+    r.add_argument("--timeout-min", type=int, default=60,
+                   help="time limit of each job; a job stopped by it is resubmitted and resumes")
+    r.add_argument("--results", help="results root for the jobs (default: the book's results/)")
+    r.add_argument("--poll-s", type=float, default=10.0, help="seconds between status polls")
+    r.add_argument("--no-check", action="store_true", help="skip the browser check")
+    sub.add_parser("costs", help="print the table of what the committed records cost "
+                   "(tsrobust.book.costs)")
     c = sub.add_parser("check", help="load every page of a built book in headless Chromium")
     c.add_argument("--html", default=str(BUILD / "html"))
     c.add_argument("--screenshots", default=str(BUILD / "screenshots"))
@@ -248,6 +305,18 @@ def main(argv=None) -> int:
     try:
         if args.command == "build":
             build(args.profile, args.chapters, _parse_params(args.param), check=not args.no_check)
+        elif args.command == "run":
+            from tsrobust.book.cluster import run
+
+            run(args.profile, args.executor, args.chapters, _parse_params(args.param),
+                check=not args.no_check, partition=args.partition,
+                gpus_per_job=args.gpus_per_job, cpus_per_job=args.cpus_per_job,
+                timeout_min=args.timeout_min, mem_gb=args.mem_gb, results=args.results,
+                poll_s=args.poll_s)
+        elif args.command == "costs":
+            from tsrobust.book.costs import costs_markdown
+
+            print(costs_markdown(book_root() / "results"))
         else:
             import yaml
 
