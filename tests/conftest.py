@@ -13,6 +13,10 @@ pull a torchvision (and with it perhaps another torch build) that nothing here u
 neither pyproject.toml nor environment.yml. README.md, environment.yml and .ci/run give this
 command (tests/test_environment.py)."""
 
+PYAUTOATTACK = "pip install pyautoattack==0.2.0"
+"""The official AutoAttack code (Croce & Hein), the tests' reference for APGD: it declares no
+dependencies, so it installs with the ``[test]`` extra."""
+
 REQUIRE_ENV = "TSROBUST_REQUIRE_REFERENCES"
 """Set to 1 (as CI does) to turn a missing reference library or CIFAR-10 copy from a skip into a
 failure: where the references exist, a test that silently skips them proves nothing."""
