@@ -20,6 +20,10 @@ neither dependency list, and README.md, environment.yml and .ci/run give this co
 
 REFERENCE_INSTALLS = (TORCHATTACKS, RBO)
 
+PYAUTOATTACK = "pip install pyautoattack==0.2.0"
+"""The official AutoAttack code (Croce & Hein), the tests' reference for APGD: it declares no
+dependencies, so it installs with the ``[test]`` extra."""
+
 REQUIRE_ENV = "TSROBUST_REQUIRE_REFERENCES"
 """Set to 1 (as CI does) to turn a missing reference library or CIFAR-10 copy from a skip into a
 failure: where the references exist, a test that silently skips them proves nothing."""

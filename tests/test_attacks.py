@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import TORCHATTACKS
+from conftest import PYAUTOATTACK, TORCHATTACKS
 from tsrobust import attacks
 from tsrobust.attacks import (
     ce_objective,
@@ -624,3 +624,235 @@ def test_pgd_projected_stays_in_its_subspace_and_eps_ball(side):
     assert x_adv.min() >= 0 and x_adv.max() <= 1
     # the attack works: it moves the loss up from the clean point
     assert obj(x_adv).mean() > obj(x_sat).mean()
+
+
+# -- APGD and adversarial accuracy (source C §3) -------------------------------------------------
+
+APGD_EPS = 4 / 255
+"""ℓ∞ budget of the APGD tests: the trained net below keeps about half its clean accuracy."""
+
+
+@pytest.fixture(scope="module")
+def autopgd(reference):
+    return reference("pyautoattack.autopgd_base", PYAUTOATTACK)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small conv net trained for a few seconds on 10 noisy image classes (8×8 templates):
+    ``(model, x_test, y_test)``, clean accuracy about 60 %, robust accuracy at ε = 4/255 about
+    30 %: some images break, some do not."""
+    g = torch.Generator().manual_seed(0)
+    templates = torch.rand(10, 3, 8, 8, generator=g)
+
+    def draw(n):
+        y = torch.randint(0, 10, (n,), generator=g)
+        return 0.3 * templates[y] + 0.7 * torch.rand(n, 3, 8, 8, generator=g), y
+
+    x_train, y_train = draw(2000)
+    x_test, y_test = draw(300)
+    model = small_net(0).train()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(5):
+        for idx in torch.randperm(2000, generator=g).split(100):
+            loss = nn.functional.cross_entropy(model(x_train[idx]), y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    model.eval().requires_grad_(False)
+    clean = float((model(x_test).argmax(1) == y_test).float().mean())
+    assert 0.5 < clean < 0.9
+    return model, x_test, y_test
+
+
+class _Recorder(nn.Module):
+    """The wrapped model, recording every input it is shown."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seen = model, []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.model(x)
+
+
+def _reference_run(autopgd, model, x, y, *, loss, eps, norm, steps, restarts, seed=0):
+    """pyautoattack's APGD on (x, y): its output, every input it showed the model, and the step
+    size of every iteration (read from the running code: it keeps them in a local variable)."""
+    import inspect
+    import sys
+
+    rec = _Recorder(model)
+    attack = autopgd.APGDAttack(rec, n_iter=steps, norm={"linf": "Linf", "l2": "L2"}[norm],
+                                n_restarts=restarts, eps=eps, seed=seed, loss=loss,
+                                rho=attacks.APGD_RHO, device="cpu")
+    fn = autopgd.APGDAttack.attack_single_run
+    lines, first = inspect.getsourcelines(fn)
+    target = first + next(i for i, line in enumerate(lines) if "a = 0.75 if i > 0" in line)
+    steps_seen = []
+
+    def local(frame, event, arg):
+        if event == "line" and frame.f_lineno == target:
+            steps_seen.append(frame.f_locals["step_size"].flatten().clone())
+        return local
+
+    previous = sys.gettrace()
+    sys.settrace(lambda frame, event, arg: local if frame.f_code is fn.__code__ else None)
+    try:
+        out = attack.perturb(x, y)
+    finally:
+        sys.settrace(previous)
+    return out, rec.seen, steps_seen
+
+
+@pytest.mark.parametrize("norm, loss, eps", [("linf", "ce", APGD_EPS), ("linf", "dlr", APGD_EPS),
+                                             ("l2", "ce", 0.25)])
+def test_apgd_follows_pyautoattack_iterate_by_iterate(autopgd, trained, norm, loss, eps):
+    """Same model, images, budget and seed: every point at which the model is evaluated, every
+    step size and the returned examples equal the official code's, over two restarts."""
+    model, x, y = trained
+    steps, restarts = 30, 2
+    ref_out, ref_seen, ref_steps = _reference_run(autopgd, model, x, y, loss=loss, eps=eps,
+                                                  norm=norm, steps=steps, restarts=restarts)
+    rec, trace = _Recorder(model), []
+    ours = attacks.apgd(rec, x, y, loss=loss, eps=eps, norm=norm, steps=steps,
+                        restarts=restarts, generator=gen(0), trace=trace)
+    assert len(trace) == restarts and len(rec.seen) == len(ref_seen) == 1 + restarts * (steps + 1)
+    for a, b in zip(rec.seen, ref_seen):
+        torch.testing.assert_close(a, b, atol=1e-7, rtol=0)
+    assert len(ref_steps) == restarts * steps
+    for r, t in enumerate(trace):  # restart r attacks the images not broken before it
+        assert torch.equal(t["step_size"], torch.stack(ref_steps[r * steps:(r + 1) * steps]))
+    assert len(set(trace[0]["step_size"][-1].tolist())) > 1  # the schedule differs per image
+    torch.testing.assert_close(ours, ref_out, atol=1e-7, rtol=0)
+    robust = float((model(ours).argmax(1) == y).float().mean())
+    clean = float((model(x).argmax(1) == y).float().mean())
+    assert 0 < robust < clean - 0.1  # the attack breaks some images, not all
+
+
+def test_apgd_robust_accuracy_is_the_references_within_sampling_noise(autopgd, trained):
+    """Other random starts (our seed 1, the reference's seed 0), 100 steps: the robust accuracies
+    agree within three standard errors of a difference of two binomial proportions."""
+    model, x, y = trained
+    for loss in ("ce", "dlr"):
+        ref, _, _ = _reference_run(autopgd, model, x, y, loss=loss, eps=APGD_EPS, norm="linf",
+                                   steps=100, restarts=1)
+        ours = attacks.apgd(model, x, y, loss=loss, eps=APGD_EPS, steps=100, generator=gen(1))
+        p_ref = float((model(ref).argmax(1) == y).float().mean())
+        p_ours = float((model(ours).argmax(1) == y).float().mean())
+        se = np.sqrt(2 * p_ref * (1 - p_ref) / len(x))
+        assert abs(p_ours - p_ref) <= 3 * se, (loss, p_ours, p_ref)
+
+
+def test_apgd_checkpoints_are_the_papers_and_the_references(autopgd, trained, monkeypatch):
+    """N = 100: p₀ = 0, p₁ = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06), at ⌈p_j N⌉
+    (computed here in hundredths). Other N: the iterations at which the official code checks."""
+    p, prev, want = 22, 0, []
+    while p <= 100:
+        want.append(p)
+        p, prev = p + max(p - prev - 3, 6), p
+    assert attacks.apgd_checkpoints(100) == tuple(want) == (22, 41, 57, 70, 80, 87, 93, 99)
+    model, x, y = trained
+    ok = model(x).argmax(1) == y  # images the attack runs on
+    for steps in (5, 13, 40):
+        calls = []
+        check = autopgd.APGDAttack.check_oscillation
+        monkeypatch.setattr(autopgd.APGDAttack, "check_oscillation",
+                            lambda self, *a, **k: (calls.append(a[1] + 1), check(self, *a, **k))[1])
+        autopgd.APGDAttack(model, n_iter=steps, eps=APGD_EPS, device="cpu").perturb(x[ok][:4],
+                                                                                   y[ok][:4])
+        monkeypatch.undo()
+        assert calls and attacks.apgd_checkpoints(steps) == tuple(calls)
+
+
+def test_apgd_step_size_starts_at_2eps_and_only_halves_at_checkpoints(trained):
+    model, x, y = trained
+    trace = []
+    attacks.apgd(model, x, y, loss="dlr", eps=APGD_EPS, steps=100, generator=gen(), trace=trace)
+    sizes = trace[0]["step_size"]  # [steps, images]: the step size of each iteration
+    assert torch.all(sizes[0] == 2 * APGD_EPS)
+    ratio = sizes[1:] / sizes[:-1]
+    changed = (ratio != 1).any(1).nonzero().squeeze(1) + 1  # first iteration with a new size
+    assert set(changed.tolist()) <= set(attacks.apgd_checkpoints(100))
+    assert changed.numel() > 2 and bool(((ratio == 1) | (ratio == 0.5)).all())
+
+
+def test_dlr_loss_by_hand():
+    z = torch.tensor([[1.0, 3.0, 2.0, 0.5],
+                      [1.0, 3.0, 2.0, 0.5],
+                      [4.0, 4.0, 0.0, 0.0]])
+    y = torch.tensor([1, 0, 0])
+    # y the largest: −(3 − 2)/(3 − 1); y not: −(1 − 3)/(3 − 1); a tie for the top: −(4 − 4)/4
+    want = torch.tensor([-0.5, 1.0, 0.0])
+    torch.testing.assert_close(attacks.dlr_loss(z, y), want)
+    # invariant to a shift and a positive scale of the logits
+    torch.testing.assert_close(attacks.dlr_loss(3 * z + 7, y), want)
+    with pytest.raises(ValueError, match="C ≥ 3"):
+        attacks.dlr_loss(z[:, :2], y)
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 8 / 255), ("l2", 0.5)])
+def test_apgd_stays_in_the_ball_and_the_box(trained, norm, eps):
+    model, x, y = trained
+    x = x.clone()
+    x[:, :, :2] = 0.0  # pixels on the faces of the box
+    x[:, :, -2:] = 1.0
+    for loss in ("ce", "dlr"):
+        adv = attacks.apgd(model, x, y, loss=loss, eps=eps, norm=norm, steps=20, restarts=2,
+                           generator=gen())
+        d = (adv - x).flatten(1)
+        size = d.abs().amax(1) if norm == "linf" else d.norm(dim=1)
+        assert float(size.max()) <= eps + 1e-6 and float(size.max()) > 0.5 * eps
+        assert float(adv.min()) >= 0 and float(adv.max()) <= 1
+        # changed images are misclassified; the others were not broken
+        changed = d.abs().amax(1) > 0
+        assert bool((model(adv[changed]).argmax(1) != y[changed]).all())
+
+
+def test_adversarial_accuracy_is_autoattacks_and_at_most_apgd_ce_alone(reference, trained):
+    """APGD-CE then APGD-DLR on the survivors: the robust images are exactly those of the
+    official AutoAttack with these two attacks (seed 0), no more than APGD-CE alone leaves, and
+    the DLR stage breaks some that CE did not."""
+    aa = reference("pyautoattack", PYAUTOATTACK)
+    model, x, y = trained
+    adv, robust = attacks.apgd_ce_dlr(model, x, y, eps=APGD_EPS, steps=50, restarts=2,
+                                      batch_size=len(x))
+    ref = aa.AutoAttack(model, attacks=["apgd-ce", "apgd-dlr"], version="custom", eps=APGD_EPS,
+                        seed=0)
+    ref.apgd.n_iter, ref.apgd.n_restarts = 50, 2  # "custom" keeps the constructor's 5 restarts
+    ref.apgd.n_iter_2, ref.apgd.n_iter_min, ref.apgd.size_decr = 11, 3, 1  # as for 50 steps
+    ref_adv, _ = ref.run_standard_evaluation(x, y, batch_size=len(x))
+    assert torch.equal(robust, model(ref_adv).argmax(1) == y)
+    torch.testing.assert_close(adv, ref_adv, atol=1e-7, rtol=0)
+    ce = attacks.apgd(model, x, y, loss="ce", eps=APGD_EPS, steps=50, restarts=2)
+    ce_robust = model(ce).argmax(1) == y
+    assert not bool((robust & ~ce_robust).any())
+    assert int(robust.sum()) < int(ce_robust.sum())
+    acc = attacks.adversarial_accuracy(model, x, y, eps=APGD_EPS, steps=50, restarts=2,
+                                       batch_size=len(x))
+    assert acc == float(robust.float().mean()) <= float(ce_robust.float().mean())
+    assert bool((model(adv[~robust]).argmax(1) != y[~robust]).all())
+
+
+def test_apgd_uses_only_its_generator_and_restores_the_model():
+    model = small_net(2)
+    bn = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                       nn.Linear(4 * 36, 10)).train()
+    stats = bn[1].running_mean.clone()
+    x, y = images(8), torch.arange(8)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        state = torch.get_rng_state()
+        a = attacks.apgd(model, x, y, eps=0.05, steps=5, generator=gen(3))
+        attacks.apgd_ce_dlr(bn, x, y, eps=0.05, steps=5)
+        assert torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(a, attacks.apgd(model, x, y, eps=0.05, steps=5, generator=gen(3)))
+    assert not torch.equal(a, attacks.apgd(model, x, y, eps=0.05, steps=5, generator=gen(4)))
+    # BatchNorm ran on its running statistics (eval mode) and the model got its mode back
+    assert bn.training and torch.equal(bn[1].running_mean, stats)
+    assert all(p.requires_grad for p in bn.parameters())
+    with pytest.raises(ValueError, match="loss must be one of"):
+        attacks.apgd(model, x, y, loss="cw", eps=0.05)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        attacks.apgd(model, x, y, eps=0.05, norm="l1")

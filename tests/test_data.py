@@ -305,3 +305,21 @@ def test_nearest_rotation_moves_pixels_without_mixing_them():
     assert ((bil > 0.01) & (bil < 0.99)).float().mean() > 0.1
     with pytest.raises(ValueError, match="resample must be one of"):
         D.augment(x, g, resample="bicubic")
+
+
+def test_holdout_split_is_class_balanced_disjoint_and_deterministic():
+    y = torch.randint(0, 10, (3000,), generator=torch.Generator().manual_seed(0))
+    train, held = D.holdout_split(y, 50, seed=1)
+    assert torch.bincount(y[held], minlength=10).tolist() == [50] * 10
+    assert len(set(train.tolist()) & set(held.tolist())) == 0
+    assert sorted(train.tolist() + held.tolist()) == list(range(len(y)))
+    assert torch.equal(train, train.sort().values) and torch.equal(held, held.sort().values)
+    # the same labels and seed give the same split; another seed another one
+    again = D.holdout_split(y.clone(), 50, seed=1)
+    assert torch.equal(again[1], held) and torch.equal(again[0], train)
+    assert not torch.equal(D.holdout_split(y, 50, seed=2)[1], held)
+    assert D.HOLDOUT_PER_CLASS == 500  # source C, A.2
+    with pytest.raises(ValueError, match="fewer than"):
+        D.holdout_split(y, 400)
+    with pytest.raises(ValueError, match="per_class"):
+        D.holdout_split(y, -1)

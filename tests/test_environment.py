@@ -31,6 +31,7 @@ def test_environment_matches_pyproject():
     conda = dict(_split(d) for d in env["dependencies"] if isinstance(d, str))
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     assert "-e ." in pip, "environment.yml must install the project itself with pip"
+    conda.update(_split(d) for d in pip if d != "-e .")  # packages that only PyPI has
     assert "conda-forge" in env["channels"]
 
     extra = set(conda) - set(wanted) - CONDA_ONLY

@@ -154,3 +154,95 @@ def test_prune_rejects_wider_or_other_depth():
         M.prune_by_fanout(net, (5, 4))
     with pytest.raises(ValueError, match="cannot prune"):
         M.prune_by_fanout(net, (4,))
+
+
+# -- ResNet-18 (source C) -----------------------------------------------------------------------
+
+def test_resnet18_has_the_standard_cifar_parameter_count():
+    """The CIFAR ResNet-18 of the literature (3×3 stem, 10 classes) has 11,173,962 parameters;
+    torchvision's stem adds 3·64·(49 − 9) = 7,680 weights."""
+    count = lambda m: sum(p.numel() for p in m.parameters())
+    assert count(M.ResNet18()) == 11_173_962
+    assert count(M.ResNet18(stem="imagenet")) == 11_173_962 + 7_680
+    # width w, C classes, counted by hand: convs 27w (stem) + 2724w² (stages: 36 + 128 + 512 +
+    # 2048, shortcuts included), BatchNorm 2·75w, classifier 8w·C + C
+    for w, c in ((64, 10), (16, 100), (5, 3)):
+        assert count(M.ResNet18(width=w, num_classes=c)) == 27 * w + 2724 * w * w + 150 * w \
+            + 8 * w * c + c
+    small = M.ResNet18(width=16)
+    assert small.fc.in_features == 128 and small.conv1.out_channels == 16
+
+
+@pytest.mark.parametrize("stem, sizes", [("cifar", (32, 32, 16, 8, 4)),
+                                         ("imagenet", (8, 8, 4, 2, 1))])
+def test_resnet18_stages_shapes_and_strides(stem, sizes):
+    net = M.ResNet18(width=8, stem=stem, generator=torch.Generator().manual_seed(0)).eval()
+    x = _x(2)
+    with torch.no_grad():
+        maps = net.activations(x)
+        logits = net(x)
+    assert len(maps) == len(M.STAGE_NAMES) == 5
+    assert [tuple(m.shape) for m in maps] == [
+        (2, c, s, s) for c, s in zip((8, 8, 16, 32, 64), sizes)]
+    assert logits.shape == (2, 10)
+    # the logits read the last stage, averaged over positions
+    assert torch.allclose(logits, net.fc(maps[-1].mean((2, 3))), atol=1e-5)
+
+
+def test_resnet18_normalizes_inside_and_its_init_uses_only_the_generator():
+    state = torch.random.get_rng_state()
+    a = M.ResNet18(width=4, generator=torch.Generator().manual_seed(3))
+    b = M.ResNet18(width=4, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    c = M.ResNet18(width=4, generator=torch.Generator().manual_seed(4))
+    assert not torch.equal(a.conv1.weight, c.conv1.weight)
+    # normalization inside: the net on x equals the unnormalized net on (x − mean)/std
+    raw = M.ResNet18(width=4, mean=None, std=None, generator=torch.Generator().manual_seed(3))
+    x = _x(2)
+    mean = torch.tensor(M.CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(M.CIFAR10_STD).view(1, 3, 1, 1)
+    a.eval(), raw.eval()
+    with torch.no_grad():
+        assert torch.allclose(a(x), raw((x - mean) / std), atol=1e-5)
+        assert not torch.allclose(a(x), raw(x), atol=1e-3)
+    assert "mean" not in a.state_dict()  # normalization constants are not weights
+    with pytest.raises(ValueError, match="stem must be"):
+        M.ResNet18(stem="tiny")
+    with pytest.raises(ValueError, match="width must be"):
+        M.ResNet18(width=0)
+
+
+def test_resnet18_blocks_are_residual():
+    """A block whose second BatchNorm outputs zero passes its input through the ReLU only."""
+    net = M.ResNet18(width=4).eval()
+    block = net.layer1[0]
+    with torch.no_grad():
+        block.bn2.weight.zero_(), block.bn2.bias.zero_()
+        h = torch.randn(2, 4, 8, 8)
+        assert torch.equal(block(h), h.relu())
+    assert block.downsample is None and net.layer2[0].downsample is not None
+
+
+def test_resnet18_equals_torchvision_with_its_weights():
+    """Optional: where torchvision is importable (it is never required), its resnet18 with the
+    same weights gives the same logits as ours on normalized inputs."""
+    tv = pytest.importorskip("torchvision.models")
+    ref = tv.resnet18(num_classes=10).eval()
+    ours = M.ResNet18(stem="imagenet").eval()
+    ours.load_state_dict(ref.state_dict())
+    x = _x(2)
+    mean = torch.tensor(M.CIFAR10_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(M.CIFAR10_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), ref((x - mean) / std), atol=1e-5)
+
+
+def test_normalization_constants_are_cifar10s(cifar_root):
+    from tsrobust.data import load_cifar10
+
+    x = load_cifar10(cifar_root, download=False, progress=False).x_train
+    mean = x.mean(dim=(0, 2, 3))
+    std = x.permute(1, 0, 2, 3).flatten(1).std(dim=1)
+    assert torch.allclose(mean, torch.tensor(M.CIFAR10_MEAN), atol=2e-3)
+    assert torch.allclose(std, torch.tensor(M.CIFAR10_STD), atol=2e-3)

@@ -592,3 +592,175 @@ def test_in_out_adversarial_training_checks_its_keys():
         T.train_student(student, teacher, x, epochs=1, lr=1e-3, batch_size=4,
                         adversarial=dict(base, select="in", distance="mean"), generator=gen,
                         progress=False)
+
+
+# -- classifier on data labels (source C) -------------------------------------------------------
+
+from tsrobust import attacks as A  # noqa: E402
+from tsrobust.models import ResNet18  # noqa: E402
+
+
+def _resnet(seed=0, width=2):
+    return ResNet18(width=width, generator=torch.Generator().manual_seed(seed))
+
+
+def _labelled(n=24, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 3, 32, 32, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def test_step_lr_and_scaled_milestones_by_hand():
+    at = T.step_lr(0.1, (100, 150))
+    assert [at(e) for e in (1, 100, 101, 150, 151, 200)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert T.scaled_milestones(200) == (100, 150)  # A.2
+    assert T.scaled_milestones(10) == (5, 8) and T.scaled_milestones(40) == (20, 30)
+    with pytest.raises(ValueError, match="epochs must be"):
+        T.scaled_milestones(-1)
+
+
+def test_classifier_uses_the_recipe_of_source_c(tmp_path):
+    """SGD momentum 0.9, weight decay 2e-4, the step schedule scaled to the run (4 epochs:
+    milestones 2 and 3), batches of the given size; the resume state records it all."""
+    x, y = _labelled()
+    hist = T.train_classifier(_resnet(), x, y, epochs=4, batch_size=8, augment=True,
+                              generator=torch.Generator().manual_seed(0), progress=False,
+                              checkpoint_dir=tmp_path)
+    assert hist["lr"] == pytest.approx([0.1, 0.1, 0.01, 0.001])
+    state = torch.load(tmp_path / T.STATE_FILE, weights_only=True)
+    group = state["optimizer"]["param_groups"][0]
+    assert group["momentum"] == 0.9 and group["weight_decay"] == 2e-4
+    assert state["run_key"]["milestones"] == [2, 3] and state["run_key"]["adversarial"] is None
+    assert "ResNet18(width=2" in state["run_key"]["model"]
+    with pytest.raises(ValueError, match="exactly the keys"):
+        T.train_classifier(_resnet(), x, y, epochs=1, adversarial=dict(eps=0.1),
+                           generator=torch.Generator(), progress=False)
+    with pytest.raises(ValueError, match="start"):
+        T.train_classifier(_resnet(), x, y, epochs=1, adversarial={**T.PAPER_AT, "start": "x"},
+                           generator=torch.Generator(), progress=False)
+
+
+def test_classifier_at_attacks_in_eval_mode_and_trains_on_the_attack(monkeypatch):
+    """Adversarial training: the PGD of each batch is label-based ℓ∞ PGD-10 with ε = 8/255 and
+    α = 2/255 (A.2) on the model in eval mode with frozen weights; the training step then runs in
+    training mode on exactly the examples it returned."""
+    model = _resnet()
+    x, y = _labelled(16)
+    gen = torch.Generator().manual_seed(0)
+    calls, forwards = [], []
+    real = A.pgd
+
+    def spy(objective, xb, **kw):
+        calls.append((kw, model.training, any(p.requires_grad for p in model.parameters()),
+                      all(not m.training for m in model.modules())))
+        out = (xb + 0.01).clamp(0, 1)
+        calls[-1] += (out,)
+        return out
+
+    monkeypatch.setattr(A, "pgd", spy)
+    model.register_forward_pre_hook(lambda m, inp: forwards.append((m.training, inp[0].detach())))
+    T.train_classifier(model, x, y, epochs=1, batch_size=8, augment=False,
+                       adversarial=T.PAPER_AT, generator=gen, progress=False)
+    assert len(calls) == 2
+    for kw, training, grads, all_eval, _ in calls:
+        assert kw["eps"] == 8 / 255 and kw["alpha"] == 2 / 255 and kw["steps"] == 10
+        assert kw["norm"] == "linf" and kw["random_start"] and kw["generator"] is gen
+        assert not training and not grads and all_eval
+    trained_on = [inp for training, inp in forwards if training]
+    assert len(trained_on) == 2
+    assert all(torch.equal(a, c[-1]) for a, c in zip(trained_on, calls))
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    monkeypatch.setattr(A, "pgd", real)
+
+
+def test_label_pgd_leaves_batchnorm_statistics_and_mode_alone():
+    model = _resnet().train()
+    x, y = _labelled(8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    adv = T.label_pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=3, start="uniform",
+                      generator=torch.Generator().manual_seed(0))
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert _same(before, model.state_dict())  # running statistics untouched
+    assert float((adv - x).abs().max()) <= 8 / 255 + 1e-6 and not torch.equal(adv, x)
+
+
+def test_label_pgd_starts():
+    model = _resnet().eval()
+    x, y = _labelled(4)
+
+    def start(kind, seed=0):
+        return T.label_pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=0, start=kind,
+                           generator=torch.Generator().manual_seed(seed))
+
+    assert torch.equal(start("none"), x)
+    small = start("small") - x
+    assert 0 < float(small.abs().max()) < 6 * T.SMALL_START_STD  # 0.001·N(0, I), clipped
+    assert float(small.std()) == pytest.approx(T.SMALL_START_STD, rel=0.2)
+    uniform = start("uniform") - x
+    assert float(uniform.abs().max()) <= 8 / 255 and float(uniform.std()) > 0.003
+    assert not torch.equal(start("uniform", 1), start("uniform", 2))
+    # one step from "none" is the deterministic PGD step
+    one = T.label_pgd(model, x, y, eps=8 / 255, alpha=2 / 255, steps=1, start="none",
+                      generator=torch.Generator())
+    with A.frozen(model):
+        want = A.pgd(A.ce_objective(model, y), x, eps=8 / 255, alpha=2 / 255, steps=1,
+                     random_start=False)
+    assert torch.equal(one, want)
+    with pytest.raises(ValueError, match="start must be"):
+        start("gaussian")
+
+
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_classifier_precision_reaches_training_and_attack(precision, dtype):
+    model = _resnet()
+    x, y = _labelled(8)
+    seen = []
+    model.conv1.register_forward_hook(lambda m, i, o: seen.append((model.training, o.dtype)))
+    T.train_classifier(model, x, y, epochs=1, batch_size=8, augment=False,
+                       adversarial={**T.PAPER_AT, "steps": 1}, precision=precision,
+                       generator=torch.Generator().manual_seed(0), progress=False)
+    assert {d for _, d in seen} == {dtype}
+    assert {t for t, _ in seen} == {False, True}  # the attack's passes and the training step
+    assert all(v.dtype == torch.float32 for v in model.state_dict().values()
+               if v.is_floating_point())
+
+
+CLASSIFIER_KILL_SCRIPT = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    import test_training
+    test_training.classifier_run(sys.argv[1], kill_at=int(sys.argv[2]))
+    sys.exit("the run finished: the kill never came")
+""")
+
+
+def classifier_run(folder, kill_at=None):
+    """A short adversarial ResNet-18 run (3 epochs, PGD-2, crop + flip), SIGKILLed after the
+    state of epoch ``kill_at`` is saved. Returns the final weights."""
+    def die(epoch, model):
+        if epoch == kill_at:
+            _die()
+
+    model = _resnet(seed=1)
+    x, y = _labelled(24)
+    T.train_classifier(model, x, y, epochs=3, batch_size=8, augment=True,
+                       adversarial={**T.PAPER_AT, "steps": 2}, checkpoint_dir=folder,
+                       checkpoint_epochs=(1, 2, 3), on_checkpoint=die,
+                       generator=torch.Generator().manual_seed(2), progress=False)
+    return _weights(model)
+
+
+def test_classifier_killed_and_resumed_ends_with_identical_weights(tmp_path):
+    folder = tmp_path / "ck"
+    path = [str(Path(T.__file__).resolve().parents[1]), str(Path(__file__).resolve().parent),
+            os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in path if p)}
+    proc = subprocess.run([sys.executable, "-c", CLASSIFIER_KILL_SCRIPT, str(folder), "2"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert torch.load(folder / T.STATE_FILE, weights_only=True)["epoch"] == 2
+    resumed = classifier_run(folder)
+    straight = classifier_run(None)
+    assert _same(resumed, straight)
+    assert not _same(straight, _weights(_resnet(seed=1)))  # it did train

@@ -19,6 +19,10 @@ build the two common ones.
   examples are then shown to the target student.
 - :func:`robust_accuracy`: §5.4's robust accuracy — the fraction of adversarial examples on which
   the student's argmax agrees with the teacher's — over repeated evaluations → (μ, σ²).
+- :func:`apgd` (Auto-PGD, Croce & Hein 2020) on the cross-entropy or the DLR loss
+  (:func:`dlr_loss`), and source C's *adversarial accuracy* (§3): APGD-CE, then APGD-DLR on the
+  survivors (:func:`apgd_ce_dlr`, :func:`adversarial_accuracy`). These attack a classifier
+  against data labels, not a student against a teacher.
 
 Every attack differentiates with ``torch.autograd.grad`` with respect to the input only, returns
 images in [0, 1] inside the ε-ball, and draws randomness only from the ``torch.Generator`` it is
@@ -283,7 +287,7 @@ def _l1_direction(grad: torch.Tensor, x_adv: torch.Tensor, sparsity: float) -> t
 def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, steps: int,
         norm: str = "linf", random_start: bool = True, generator: torch.Generator | None = None,
         l1_sparsity: float = L1_SPARSITY, precision: str = "fp32",
-        chunk_size: int | None = None) -> torch.Tensor:
+        chunk_size: int | None = None, x_start: torch.Tensor | None = None) -> torch.Tensor:
     """Projected gradient ascent on ``objective`` (per-sample loss ``[B]``) in the ``norm`` ε-ball.
 
     Madry et al. (2017), as used for Eq. 3 and Table 1 of source A:
@@ -300,6 +304,9 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
       only for an objective whose loss of a sample depends on that sample's input alone, like
       :func:`oracle_objective` (not :func:`ce_objective`, which holds labels for the whole
       batch). The iterates are those of one pass up to floating-point rounding.
+    - ``x_start``: start from this point instead (images in [0, 1] shaped like ``x``, e.g. a
+      small perturbation of it; ``random_start`` is then ignored). Every step projects onto the
+      ball around ``x``.
 
     Without random start, the ℓ∞ and ℓ2 iterates equal torchattacks' ``PGD`` / ``PGDL2`` with a
     cross-entropy objective (tested). Gradients are taken with ``torch.autograd.grad`` w.r.t. the
@@ -313,7 +320,12 @@ def pgd(objective: Objective, x: torch.Tensor, *, eps: float, alpha: float, step
         raise ValueError(f"l1_sparsity must be in [0, 1), got {l1_sparsity!r}")
     x = _check_images(x)
     precision = runtime.resolve_precision(precision, x.device)
-    x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
+    if x_start is not None:
+        x_adv = _check_images(x_start, "x_start").to(x.dtype)
+        if x_adv.shape != x.shape:
+            raise ValueError(f"x_start {tuple(x_adv.shape)} must have x's shape {tuple(x.shape)}")
+    else:
+        x_adv = _random_start(x, eps, norm, generator) if random_start else x.clone()
     for _ in range(steps):
         grad = _input_grad(objective, x_adv, precision, chunk_size)
         if norm == "linf":
@@ -538,3 +550,272 @@ def pgd_projected(objective: Objective, x: torch.Tensor, split, side: str, *, ep
         grad = _input_grad(objective, x_adv, precision, chunk_size)
         x_adv = into_ball(x_adv - x + alpha * grad.sign())
     return x_adv.detach()
+
+
+# -- APGD and adversarial accuracy (source C §3; Croce & Hein 2020) ---------------------------
+
+APGD_NORMS = ("linf", "l2")
+"""Balls :func:`apgd` attacks in."""
+APGD_LOSSES = ("ce", "dlr")
+"""Losses :func:`apgd` maximizes: cross-entropy, or :func:`dlr_loss`."""
+APGD_STEP = 2.0
+"""Initial step size, in units of ε (Croce & Hein 2020, Alg. 1: η⁽⁰⁾ = 2ε)."""
+APGD_MOMENTUM = 0.75
+"""α of the momentum step (Alg. 1, Eq. 2); the first step has none."""
+APGD_RHO = 0.75
+"""ρ: the step halves at a checkpoint where at most ρ × (its window) steps increased the loss."""
+APGD_P1 = 0.22
+APGD_SHRINK = 0.03
+APGD_MIN_WINDOW = 0.06
+"""Checkpoints (§3.2): p₀ = 0, p₁ = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06), at
+iteration ⌈p_j N⌉ — see :func:`apgd_checkpoints`."""
+APGD_SEED = 0
+"""Seed of the starting points when :func:`apgd` is given no generator (the official code's default
+seed is 0 too)."""
+DLR_EPS = 1e-12
+"""Added to the DLR loss's denominator, as in the official code."""
+
+
+def apgd_checkpoints(steps: int) -> tuple[int, ...]:
+    """The iterations (1-based counts) after which :func:`apgd` may halve its step size.
+
+    The window between checkpoints starts at ``int(0.22 N)``, shrinks by ``int(0.03 N)`` per
+    checkpoint and never falls below ``int(0.06 N)`` (each at least 1), as the official code
+    computes them; for N = 100 these are the paper's ⌈p_j N⌉: 22, 41, 57, 70, 80, 87, 93, 99. For
+    other N the official rounding of the window (not of p_j) can differ from ⌈p_j N⌉ by an
+    iteration or two; we follow the code, whose numbers are the published ones.
+    """
+    _check_budget(0.0, None, steps)
+    first = max(int(APGD_P1 * steps), 1)
+    shrink = max(int(APGD_SHRINK * steps), 1)
+    floor = max(int(APGD_MIN_WINDOW * steps), 1)
+    out, window, at = [], first, first
+    while at <= steps:
+        out.append(at)
+        window = max(window - shrink, floor)
+        at += window
+    return tuple(out)
+
+
+def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Difference of logits ratio (Croce & Hein 2020, Eq. 5), per sample:
+    ``−(z_y − max_{i≠y} z_i) / (z_π1 − z_π3 + 1e−12)``, with ``z_π1 ≥ z_π2 ≥ z_π3`` the largest
+    logits. Invariant to shifting and (positive) rescaling the logits, so a model cannot hide
+    behind large or saturated logits. Needs at least 3 classes."""
+    if logits.ndim != 2 or logits.shape[1] < 3:
+        raise ValueError(f"the DLR loss needs logits [B, C] with C ≥ 3, got "
+                         f"{tuple(logits.shape)}")
+    z, order = logits.sort(dim=1)
+    top_is_y = (order[:, -1] == y).float()
+    u = torch.arange(len(logits), device=logits.device)
+    # z_y − (second largest if y is the largest, else the largest) = z_y − max_{i≠y} z_i
+    return -(logits[u, y] - z[:, -2] * top_is_y - z[:, -1] * (1.0 - top_is_y)) / (
+        z[:, -1] - z[:, -3] + DLR_EPS)
+
+
+def _apgd_loss(name: str):
+    if name == "ce":
+        return lambda logits, y: F.cross_entropy(logits, y, reduction="none")
+    if name == "dlr":
+        return dlr_loss
+    raise ValueError(f"loss must be one of {APGD_LOSSES}, got {name!r}")
+
+
+def _unit(v: torch.Tensor, norm: str) -> torch.Tensor:
+    """``v`` per sample divided by its ℓ∞ or ℓ2 norm (+ 1e−12, as the official code)."""
+    flat = v.flatten(1)
+    n = flat.abs().amax(1) if norm == "linf" else flat.pow(2).sum(1).sqrt()
+    return v / (_view(n, v) + DLR_EPS)
+
+
+def _apgd_run(model, x, y, loss_fn, *, eps, norm, steps, rho, generator, precision):
+    """One APGD run from a random start (Alg. 1). Returns ``(x_adv, broken, step_sizes)``:
+    per image the last iterate that was misclassified (else the start), whether one was, and the
+    step size used at each iteration ``[steps, B]``."""
+
+    def evaluate(point):
+        point = point.detach().requires_grad_(True)
+        with runtime.autocast(x.device, precision):
+            logits = model(point)
+        logits = logits.float()
+        loss = loss_fn(logits, y)
+        (g,) = torch.autograd.grad(loss.sum(), point)
+        return logits.detach(), loss.detach(), g
+
+    def project(p):  # onto the ball around x, then the image box
+        if norm == "linf":
+            return torch.clamp(torch.min(torch.max(p, x - eps), x + eps), 0.0, 1.0)
+        d = p - x
+        size = d.flatten(1).pow(2).sum(1).sqrt()
+        return torch.clamp(x + _unit(d, norm) * torch.min(eps * torch.ones_like(x),
+                                                         _view(size, x)), 0.0, 1.0)
+
+    b = len(x)
+    if norm == "linf":
+        t = 2 * torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 1
+    else:
+        t = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x_adv = (x + eps * _unit(t, norm)).clamp(0.0, 1.0)
+    x_best, x_broken = x_adv.clone(), x_adv.clone()
+    logits, loss, grad = evaluate(x_adv)
+    grad_best, loss_best = grad.clone(), loss.clone()
+    broken = logits.argmax(1) != y
+    loss_steps = torch.zeros(steps, b, device=x.device)
+    step = torch.full((b,), APGD_STEP * eps, device=x.device, dtype=x.dtype)
+    step_sizes = torch.zeros(steps, b, device=x.device, dtype=x.dtype)
+    checkpoints = set(apgd_checkpoints(steps))
+    last_check, window = 0, 0
+    best_at_check, halved_at_check = loss_best.clone(), torch.ones(b, dtype=torch.bool,
+                                                                   device=x.device)
+    x_prev = x_adv.clone()
+    for i in range(steps):
+        with torch.no_grad():
+            step_sizes[i] = step
+            momentum_dir = x_adv - x_prev
+            x_prev = x_adv
+            a = APGD_MOMENTUM if i > 0 else 1.0
+            if norm == "linf":
+                z = project(x_adv + _view(step, x) * grad.sign())
+            else:
+                z = project(x_adv + _view(step, x) * _unit(grad, norm))
+            x_adv = project(x_adv + (z - x_adv) * a + momentum_dir * (1 - a))
+        logits, loss, grad = evaluate(x_adv)
+        with torch.no_grad():
+            wrong = logits.argmax(1) != y
+            broken |= wrong
+            x_broken = torch.where(_view(wrong, x), x_adv, x_broken)
+            loss_steps[i] = loss
+            better = loss > loss_best
+            x_best = torch.where(_view(better, x), x_adv, x_best)
+            grad_best = torch.where(_view(better, x), grad, grad_best)
+            loss_best = torch.where(better, loss, loss_best)
+            if i + 1 in checkpoints:
+                window = i + 1 - last_check
+                last_check = i + 1
+                # Successful steps in the window. As in the official code, the comparison before
+                # the first iterate reads an unfilled row (0), not the loss at the start.
+                ups = sum((loss_steps[i - c] > loss_steps[i - c - 1]).float()
+                          for c in range(window))
+                oscillating = ups <= window * rho
+                stalled = ~halved_at_check & (best_at_check >= loss_best)
+                halve = oscillating | stalled
+                halved_at_check, best_at_check = halve, loss_best.clone()
+                step = torch.where(halve, step / 2.0, step)
+                x_adv = torch.where(_view(halve, x), x_best, x_adv)  # back to the best point
+                grad = torch.where(_view(halve, x), grad_best, grad)
+    return x_broken, broken, step_sizes
+
+
+def apgd(model, x: torch.Tensor, y: torch.Tensor, *, loss: str = "ce", eps: float,
+         norm: str = "linf", steps: int = 100, restarts: int = 1, rho: float = APGD_RHO,
+         generator: torch.Generator | None = None, precision: str = "fp32",
+         trace: list | None = None) -> torch.Tensor:
+    """Auto-PGD (Croce & Hein 2020, Alg. 1): untargeted, on ``loss`` (``"ce"`` or ``"dlr"``,
+    :func:`dlr_loss`), in the ``norm`` ε-ball (ℓ∞ or ℓ2) intersected with [0, 1].
+
+    Each run starts at a random point of the ball (ℓ∞: ``x + ε u/‖u‖∞``, u uniform in [−1, 1]ᵈ;
+    ℓ2: a Gaussian direction scaled to ε), drawn from ``generator`` (default: a new one seeded
+    :data:`APGD_SEED`), and takes ``steps`` steps with momentum 0.75 (none on the first) from a
+    step size of 2ε. At each checkpoint (:func:`apgd_checkpoints`) the step size of an image
+    halves, and the image returns to its best point so far (highest loss), when (1) at most
+    ``rho`` × the window's steps increased the loss, or (2) its step size was not halved at the
+    previous checkpoint and its best loss has not improved since.
+
+    An image counts as broken once an iterate is misclassified (``argmax ≠ y``); its adversarial
+    example is the last misclassified iterate. Images that the model misclassifies already
+    unperturbed are returned as they are and not attacked; of the rest, each restart (``restarts``
+    in all) attacks only those not yet broken. Returns ``x_adv``: the adversarial example of
+    every broken image and ``x`` itself for the others (the official convention; an image
+    returned unchanged was not broken).
+
+    This follows the official code (``pyautoattack``) step for step, and the tests compare
+    the two iterate by iterate. ``precision`` (as in :func:`pgd`): of the model's passes.
+    ``trace``: a list to which each restart appends ``{"index": attacked images, "step_size":
+    [steps, n]}`` (the step size of each iteration), for checking the schedule.
+    """
+    if norm not in APGD_NORMS:
+        raise ValueError(f"norm must be one of {APGD_NORMS}, got {norm!r}")
+    loss_fn = _apgd_loss(loss)
+    _check_budget(eps, None, steps)
+    if not isinstance(restarts, int) or isinstance(restarts, bool) or restarts < 1:
+        raise ValueError(f"restarts must be an int ≥ 1, got {restarts!r}")
+    if not 0 < rho <= 1:
+        raise ValueError(f"rho must be in (0, 1], got {rho!r}")
+    x = _check_images(x).float()
+    y = y.to(x.device)
+    if y.shape != (len(x),):
+        raise ValueError(f"y must hold one label per image, shape ({len(x)},); got "
+                         f"{tuple(y.shape)}")
+    precision = runtime.resolve_precision(precision, x.device)
+    if generator is None:
+        generator = torch.Generator(x.device).manual_seed(APGD_SEED)
+    x_adv = x.clone()
+    with frozen(model):
+        with torch.no_grad(), runtime.autocast(x.device, precision):
+            robust = model(x).argmax(1) == y
+        for _ in range(restarts):
+            idx = robust.nonzero().squeeze(1)
+            if len(idx) == 0:
+                break
+            found, broken, step_sizes = _apgd_run(model, x[idx], y[idx], loss_fn, eps=eps,
+                                                  norm=norm, steps=steps, rho=rho,
+                                                  generator=generator, precision=precision)
+            x_adv[idx[broken]] = found[broken]
+            robust[idx[broken]] = False
+            if trace is not None:
+                trace.append({"index": idx, "step_size": step_sizes})
+    return x_adv.detach()
+
+
+def apgd_ce_dlr(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, norm: str = "linf",
+                steps: int = 100, restarts: int = 1, rho: float = APGD_RHO,
+                generator: torch.Generator | None = None, precision: str = "fp32",
+                batch_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source C §3's attack: APGD-CE, then APGD-DLR on the images that survived it (the first
+    two attacks of AutoAttack, run in its order). Returns ``(x_adv, robust)``: per image the
+    adversarial example that broke it (``x`` where none did), and whether the model still
+    classifies it correctly — checked again on the returned example, as AutoAttack does.
+
+    ``generator``: draws the starting points of both attacks; without one, each attack gets a new
+    generator seeded :data:`APGD_SEED` (as AutoAttack with ``seed=0`` reseeds every attack), so
+    that with ``batch_size ≥ len(x)`` the result is AutoAttack's ``version="custom",
+    attacks=["apgd-ce", "apgd-dlr"]`` (tested). ``batch_size``: images attacked at once (default
+    :func:`cpu_chunk` on a CPU, :data:`EVAL_BATCH` on an accelerator). Other arguments as in
+    :func:`apgd`.
+    """
+    x = _check_images(x).float()
+    y = y.to(x.device)
+    precision = runtime.resolve_precision(precision, x.device)
+    if batch_size is None:
+        batch_size = cpu_chunk(x, precision) or EVAL_BATCH
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int ≥ 1 or None, got {batch_size!r}")
+
+    @torch.no_grad()
+    def correct(xs, ys):
+        with runtime.autocast(x.device, precision):
+            return torch.cat([model(xb).argmax(1) for xb in xs.split(batch_size)]) == ys
+
+    x_adv = x.clone()
+    with frozen(model):
+        robust = correct(x, y)
+        for loss in APGD_LOSSES:
+            gen = generator
+            if gen is None:
+                gen = torch.Generator(x.device).manual_seed(APGD_SEED)
+            for idx in robust.nonzero().squeeze(1).split(batch_size):
+                adv = apgd(model, x[idx], y[idx], loss=loss, eps=eps, norm=norm, steps=steps,
+                           restarts=restarts, rho=rho, generator=gen, precision=precision)
+                fooled = ~correct(adv, y[idx])
+                x_adv[idx[fooled]] = adv[fooled]
+                robust[idx[fooled]] = False
+    return x_adv.detach(), robust
+
+
+def adversarial_accuracy(model, x: torch.Tensor, y: torch.Tensor, *, eps: float,
+                         **kwargs) -> float:
+    """Source C's *adversarial accuracy* (§3): the fraction of ``x`` that the model still
+    classifies correctly after APGD-CE and then APGD-DLR (:func:`apgd_ce_dlr`, whose keyword
+    arguments it takes)."""
+    _, robust = apgd_ce_dlr(model, x, y, eps=eps, **kwargs)
+    return float(robust.float().mean())

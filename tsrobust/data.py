@@ -343,3 +343,39 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, crop_padding: int = 
         out = out + noise_std * torch.randn(out.shape, generator=generator, device=dev,
                                             dtype=out.dtype)
     return out
+
+
+HOLDOUT_PER_CLASS = 500
+"""Source C, A.2: "we removed 500 random training samples from each class to be used as a
+validation set" (CIFAR-10: 45,000 images left to train on)."""
+
+
+def holdout_split(y: torch.Tensor, per_class: int = HOLDOUT_PER_CLASS, *,
+                  seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A class-balanced validation split of a training set with labels ``y``: indices
+    ``(train, held_out)``, both ascending, disjoint and together all of ``range(len(y))``;
+    ``held_out`` has ``per_class`` images of every class present in ``y``.
+
+    Deterministic: the images held out of class c are the first ``per_class`` of a random
+    permutation of that class's indices, drawn from a CPU generator seeded with ``seed`` (class by
+    class, in label order), so the split depends on the labels and the seed only — the same on
+    every device and in every run.
+    """
+    y = torch.as_tensor(y).detach().to("cpu")
+    if y.ndim != 1 or y.is_floating_point():
+        raise ValueError(f"y must be a 1-D tensor of integer labels, got {y.dtype} "
+                         f"{tuple(y.shape)}")
+    if not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 0:
+        raise ValueError(f"per_class must be an int ≥ 0, got {per_class!r}")
+    g = torch.Generator().manual_seed(int(seed))
+    held = []
+    for c in torch.unique(y).tolist():
+        idx = (y == c).nonzero().squeeze(1)
+        if len(idx) < per_class:
+            raise ValueError(f"class {c} has {len(idx)} images, fewer than the {per_class} to "
+                             f"hold out; hold out fewer per class, or load more training images")
+        held.append(idx[torch.randperm(len(idx), generator=g)[:per_class]])
+    held_out = torch.cat(held).sort().values if held else torch.zeros(0, dtype=torch.long)
+    keep = torch.ones(len(y), dtype=torch.bool)
+    keep[held_out] = False
+    return keep.nonzero().squeeze(1), held_out

@@ -1,15 +1,18 @@
-"""The 4-layer conv ReLU teacher and students of source A §5.1, and fan-out pruning (footnote 3).
+"""The networks of the sources: source A's 4-layer conv ReLU nets with fan-out pruning, and the
+ResNet-18 of source C.
 
-Every conv layer has a 3×3 kernel, stride 1 and no padding, so a 32×32 image gives maps of
-30, 28, 26, 24 pixels and the first layer sees the 30×30 patches of 27 dimensions of §5.3. The last
-map is flattened (channel-major: all positions of channel 0, then channel 1, ...) into a linear
-layer with 10 logits. BatchNorm is optional and off by default: the analysis of §3–4 is about
-plain ReLU nodes, and a normalized layer would make "fan-out weight norm" (footnote 3) depend on
-the statistics of the next layer.
+**Source A (§5.1).** Every conv layer has a 3×3 kernel, stride 1 and no padding, so a 32×32 image
+gives maps of 30, 28, 26, 24 pixels and the first layer sees the 30×30 patches of 27 dimensions of
+§5.3. The last map is flattened (channel-major: all positions of channel 0, then channel 1, ...)
+into a linear layer with 10 logits. BatchNorm is optional and off by default: the analysis of
+§3–4 is about plain ReLU nodes, and a normalized layer would make "fan-out weight norm"
+(footnote 3) depend on the statistics of the next layer.
 
 The teacher is 64-64-64-64, trained on CIFAR-10 labels, then pruned to 45-32-32-20 by removing
 the channels with the smallest fan-out weight norm. The student is 1.1× the pruned teacher
 (50-35-35-22). The deeper variant (§5.1, Fig. 5) adds one more conv layer of 64 channels.
+
+**Source C (§3, A.2).** :class:`ResNet18` for 32×32 images, see its docstring.
 """
 
 from __future__ import annotations
@@ -234,3 +237,133 @@ def build_student(kind: str = "student", *, widths: Sequence[int] | None = None,
         )
     return ConvNet(default[kind] if widths is None else widths, batchnorm=batchnorm,
                    generator=generator)
+
+
+# -- ResNet-18 (source C) ----------------------------------------------------------------------
+
+STEMS = ("cifar", "imagenet")
+"""The first layers of :class:`ResNet18`: ``"cifar"`` a 3×3 stride-1 conv and no max-pool (the
+CIFAR variant of source C's reference [9], A.2); ``"imagenet"`` torchvision's 7×7 stride-2 conv
+and 3×3 stride-2 max-pool (§3 names torchvision's ResNet18)."""
+RESNET_WIDTH = 64
+"""Channels of the first stage of the standard ResNet-18; stages have 1, 2, 4, 8 times this."""
+RESNET_BLOCKS = (2, 2, 2, 2)
+"""Basic blocks per stage (He et al. 2016, Table 1: 18 layers)."""
+STAGE_NAMES = ("stem", "layer1", "layer2", "layer3", "layer4")
+"""What :meth:`ResNet18.activations` returns, in order."""
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+"""Per-channel mean and standard deviation of the CIFAR-10 training pixels in [0, 1]; the default
+normalization inside :class:`ResNet18` (source C does not say which it used)."""
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convs with BatchNorm and a residual connection (He et al. 2016, Fig. 2):
+    ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``, the shortcut a 1×1 conv + BatchNorm
+    where the block changes the stride or the width, else the identity. Module names are
+    torchvision's (``downsample`` for the shortcut), so its weights load as they are."""
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return F.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 for 32×32 images in [0, 1] (source C §3, A.2; He et al. 2016).
+
+    The source is two-minded about the network: §3 says it used "the TorchVision ResNet18
+    implementation", A.2 that the architecture was chosen to match its reference [9] (Goldblum et
+    al., adversarially robust distillation), whose ResNet-18 is the common CIFAR variant: a 3×3
+    stride-1 first conv and no max-pool, so the four stages see 32, 16, 8 and 4 pixel maps.
+    torchvision's stem (7×7 stride 2, then a stride-2 max-pool) would leave 8×8 maps for the first
+    stage and 1×1 for the last. ``stem`` chooses (:data:`STEMS`); the default is the CIFAR one.
+
+    ``width``: channels of the first stage (64 in the standard net; smaller for cheaper runs),
+    the stages having 1, 2, 4, 8 × ``width``. Pixels are normalized inside the model,
+    ``(x − mean) / std`` per channel (``mean``/``std`` default to CIFAR-10's; ``None`` for none),
+    so attacks work on images in [0, 1] and their ε is in pixel units.
+
+    Initialization (drawn from ``generator``, a CPU ``torch.Generator``; the global RNG is left
+    as it was): PyTorch's default for conv and linear layers (weights U(±1/√fan_in), the linear
+    bias too), as in the CIFAR implementation of [9]; BatchNorm weight 1, bias 0.
+    """
+
+    def __init__(self, *, num_classes: int = NUM_CLASSES, width: int = RESNET_WIDTH,
+                 stem: str = "cifar", mean=CIFAR10_MEAN, std=CIFAR10_STD,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if stem not in STEMS:
+            raise ValueError(f"stem must be one of {STEMS}, got {stem!r}")
+        if not isinstance(width, int) or isinstance(width, bool) or width < 1:
+            raise ValueError(f"width must be an int ≥ 1, got {width!r}")
+        if (mean is None) != (std is None):
+            raise ValueError("give both mean and std, or neither (no normalization)")
+        self.num_classes, self.width, self.stem = num_classes, width, stem
+        self.normalized = mean is not None
+        if self.normalized:  # not saved with the weights: torchvision's state dicts load as-is
+            self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1), persistent=False)
+            self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1), persistent=False)
+        with torch.random.fork_rng(devices=[]):  # the layers' own init draws from the global RNG
+            if stem == "cifar":
+                self.conv1 = nn.Conv2d(IN_CHANNELS, width, 3, 1, 1, bias=False)
+                self.maxpool = nn.Identity()
+            else:
+                self.conv1 = nn.Conv2d(IN_CHANNELS, width, 7, 2, 3, bias=False)
+                self.maxpool = nn.MaxPool2d(3, 2, 1)
+            self.bn1 = nn.BatchNorm2d(width)
+            planes, layers = width, []
+            for i, n in enumerate(RESNET_BLOCKS):
+                out, stride = width * 2 ** i, 1 if i == 0 else 2
+                blocks = [BasicBlock(planes, out, stride)]
+                blocks += [BasicBlock(out, out) for _ in range(n - 1)]
+                layers.append(nn.Sequential(*blocks))
+                planes = out
+            self.layer1, self.layer2, self.layer3, self.layer4 = layers
+            self.fc = nn.Linear(planes, num_classes)
+        self.reset_parameters(generator)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None):
+        """PyTorch's default initialization drawn from ``generator`` (see the class docstring)."""
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                bound = 1 / math.sqrt(m.weight[0].numel())
+                nn.init.uniform_(m.weight, -bound, bound, generator=generator)
+                if m.bias is not None:
+                    nn.init.uniform_(m.bias, -bound, bound, generator=generator)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+
+    def _stem(self, x: torch.Tensor) -> torch.Tensor:
+        if self.normalized:
+            x = (x - self.mean) / self.std
+        return self.maxpool(F.relu(self.bn1(self.conv1(x))))
+
+    def activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The representations after the stem and after each of the four stages
+        (:data:`STAGE_NAMES`), ``[B, C, H, W]`` each: for the manifold analysis of §4.2, which
+        follows adversarial ℓ∞ balls through the network's blocks."""
+        maps = [self._stem(x)]
+        for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
+            maps.append(layer(maps[-1]))
+        return maps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self._stem(x)))))
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+    def extra_repr(self) -> str:
+        return (f"width={self.width}, stem={self.stem!r}, num_classes={self.num_classes}, "
+                f"normalized={self.normalized}")

@@ -7,11 +7,14 @@
   optionally on augmented (§5.4) or noisy (§5.5, σ = 0.1) inputs, or on oracle-adversarial
   examples (Eq. 3, teacher-target: the student is fit to f*(x′) where x′ maximizes the ℓ2 distance
   between the two nets' logits inside an ε-ball).
+- :func:`train_classifier`: a classifier on data labels with source C's recipe (A.2: SGD,
+  step schedule, crop + flip), standard or adversarially trained with label-based ℓ∞ PGD
+  (:func:`label_pgd`).
 - :func:`predict`, :func:`accuracy`, :func:`agreement_rate`: evaluation without gradients.
 - :func:`model_arrays` / :func:`model_from_arrays` / :func:`model_digest`: weights as named
   arrays for a recorded result, and a short hash that identifies them.
 
-The source gives no optimizer, learning rate, batch size or schedule; they are arguments here,
+Source A gives no optimizer, learning rate, batch size or schedule; they are arguments here,
 set by the callers. A student trained at a constant learning rate makes its
 checkpoint at epoch 50 of a 300-epoch run *a student trained for 50 epochs*, as in Tables 1 and 3.
 
@@ -30,6 +33,7 @@ the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import math
 import pickle
@@ -162,9 +166,7 @@ def _fit(model: ConvNet, batch_loss: Callable, *, n: int, epochs: int, batch_siz
         start = state["epoch"]
         if on_checkpoint is not None:  # replay the measurements of checkpoints already passed
             for e in (e for e in cps if e <= start):
-                replay = ConvNet(model.widths, num_classes=model.num_classes,
-                                 batchnorm=model.batchnorm, generator=torch.Generator())
-                replay.to(device)
+                replay = copy.deepcopy(model)  # any architecture; its weights are replaced
                 replay.load_state_dict(_load_state(folder / f"epoch_{e:04d}.pt"))
                 on_checkpoint(e, replay.eval())
     was_training = model.training
@@ -457,6 +459,146 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                     desc=f"student ({target}{', adversarial' if adversarial else ''})")
 
 
+# -- a classifier on data labels, with or without adversarial training (source C) --------------
+
+PAPER_EPOCHS = 200
+PAPER_MILESTONES = (100, 150)
+"""Source C, A.2: 200 epochs, the learning rate divided by 10 at epochs 100 and 150."""
+LR_DECAY = 0.1
+AT_STARTS = ("uniform", "small", "none")
+"""Starting points of the PGD of :func:`train_classifier`: ``"uniform"`` in the ε-ball (Madry et
+al.; TRADES' evaluation PGD, ``--random`` on by default), ``"small"`` ``x + 0.001·N(0, I)``
+(TRADES' ``trades_loss``), ``"none"`` the clean image."""
+SMALL_START_STD = 0.001
+"""σ of the ``"small"`` start."""
+AT_KEYS = ("eps", "alpha", "steps", "start")
+PAPER_AT = {"eps": 8 / 255, "alpha": 2 / 255, "steps": 10, "start": "uniform"}
+"""Source C, A.2: label-based ℓ∞ PGD-10, ε = 8/255, step 2/255. The source took "the PGD
+implementation from [22]" (TRADES) and does not say how it starts. TRADES' evaluation PGD starts
+uniformly in the ball, its training loss 0.001·N(0, I) from the image; we start uniformly, as
+Madry et al. [20] whose algorithm the source names (``start`` chooses, :data:`AT_STARTS`)."""
+
+
+def scaled_milestones(epochs: int, paper_epochs: int = PAPER_EPOCHS,
+                      paper_milestones=PAPER_MILESTONES) -> tuple[int, ...]:
+    """The paper's learning-rate milestones at the same fractions of a run of ``epochs``
+    (rounded half up; 100 and 150 of 200 → 5 and 8 of 10): a short run decays as the long one."""
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ValueError(f"epochs must be an int ≥ 0, got {epochs!r}")
+    return tuple(int(math.floor(m * epochs / paper_epochs + 0.5)) for m in paper_milestones)
+
+
+def step_lr(lr: float, milestones, gamma: float = LR_DECAY) -> Callable[[int], float]:
+    """Learning rate of epoch e (1-based): ``lr · gamma^k`` with k the number of milestones
+    already passed (``e > m``), as PyTorch's ``MultiStepLR`` stepped once per epoch: with
+    milestones (100, 150), epochs 1–100 use lr, 101–150 lr/10, 151– lr/100."""
+    ms = tuple(sorted(int(m) for m in milestones))
+    return lambda e: lr * gamma ** sum(e > m for m in ms)
+
+
+def _check_at(adversarial):
+    if adversarial is None:
+        return None
+    if not isinstance(adversarial, dict) or set(adversarial) != set(AT_KEYS):
+        raise ValueError(
+            f"adversarial must be None or a dict with exactly the keys {AT_KEYS}, e.g. "
+            f"{PAPER_AT}; got {adversarial!r}"
+        )
+    if adversarial["start"] not in AT_STARTS:
+        raise ValueError(f"adversarial['start'] must be one of {AT_STARTS}, "
+                         f"got {adversarial['start']!r}")
+    return dict(adversarial)
+
+
+def label_pgd(model, x: torch.Tensor, y: torch.Tensor, *, eps: float, alpha: float, steps: int,
+              start: str, generator: torch.Generator, precision: str = "fp32") -> torch.Tensor:
+    """Label-based ℓ∞ PGD (Madry et al.): ascend the cross-entropy of ``model`` to the labels
+    ``y`` for ``steps`` signed steps of ``alpha`` inside the ε-ball, from ``start``
+    (:data:`AT_STARTS`). The model runs in eval mode, frozen (BatchNorm uses its running
+    statistics and does not update them), and gets its mode back afterwards."""
+    if start not in AT_STARTS:
+        raise ValueError(f"start must be one of {AT_STARTS}, got {start!r}")
+    if start == "small":
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        x_start = (x + SMALL_START_STD * noise).clamp(0, 1)
+    else:
+        x_start = None
+    with attacks.frozen(model):
+        return attacks.pgd(attacks.ce_objective(model, y), x, eps=eps, alpha=alpha,
+                           steps=steps, norm="linf", random_start=start == "uniform",
+                           generator=generator, precision=precision, x_start=x_start).detach()
+
+
+def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = PAPER_EPOCHS,
+                     lr: float = 0.1, batch_size: int = 128, weight_decay: float = 2e-4,
+                     milestones=None, augment: bool = True, adversarial: dict | None = None,
+                     generator: torch.Generator, device="cpu", checkpoint_dir=None,
+                     checkpoint_epochs: Iterable[int] = (),
+                     on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None,
+                     progress: bool = True, precision: str = "fp32",
+                     channels_last: bool = True) -> dict:
+    """Train a classifier on images ``x`` with labels ``y`` (cross-entropy), standard or
+    adversarial, with source C's recipe (A.2) as the defaults.
+
+    SGD with momentum 0.9 (:data:`MOMENTUM`), learning rate ``lr`` divided by 10 after each of
+    ``milestones`` (epochs; default: the paper's 100 and 150 of 200 scaled to ``epochs`` by
+    :func:`scaled_milestones`, :func:`step_lr`), weight decay ``weight_decay``, batches of
+    ``batch_size``. ``augment``: a random crop (zero padding 4) and a horizontal flip per image
+    (:func:`tsrobust.data.augment`, no rotation: exact pixel moves). Hold the validation images
+    out of ``x`` first (:func:`tsrobust.data.holdout_split`: A.2 keeps 500 per class apart) and
+    measure them in ``on_checkpoint``.
+
+    ``adversarial``: ``None`` for standard training, or ``dict(eps, alpha, steps, start)``
+    (:data:`PAPER_AT`: ε = 8/255, α = 2/255, 10 steps, uniform start) for adversarial training
+    (Madry et al.): each (augmented) batch is replaced by :func:`label_pgd` examples — made with
+    the model in eval mode, BatchNorm on its running statistics, then back to training mode — and
+    the model trained on them alone.
+
+    ``precision`` (``"fp32"``, ``"bf16"``, ``"auto"``): of the forward passes and of the attack
+    (weights, optimizer state and perturbations stay fp32); ``channels_last``: the layout of the
+    net and of every batch. Epoch checkpoints and resuming as in the module docstring:
+    ``on_checkpoint(epoch, model)`` (model in eval mode) at ``checkpoint_epochs``, replayed from
+    the saved weights on resume; a killed run resumed with the same arguments ends with the same
+    weights. ``generator`` (on ``device``) draws batches, augmentation and attack starts. Returns
+    the history (per epoch: mean training loss, training accuracy on the batches trained on —
+    adversarial ones under AT — and learning rate).
+    """
+    adversarial = _check_at(adversarial)
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} images but y {len(y)} labels")
+    ms = scaled_milestones(epochs) if milestones is None else tuple(int(m) for m in milestones)
+    device = choose_device(device)
+    precision = runtime.resolve_precision(precision, device)
+    fmt = _memory_format(channels_last)
+    model.to(device=device, memory_format=fmt)
+    x = x.to(device).contiguous(memory_format=fmt)
+    y = y.to(device)
+
+    def batch_loss(idx):
+        xb, yb = x[idx], y[idx]
+        if augment:
+            xb = augment_images(xb, generator, rotation_deg=0.0).contiguous(memory_format=fmt)
+        if adversarial is not None:
+            xb = label_pgd(model, xb, yb, eps=adversarial["eps"], alpha=adversarial["alpha"],
+                           steps=adversarial["steps"], start=adversarial["start"],
+                           generator=generator, precision=precision
+                           ).contiguous(memory_format=fmt)
+        with _autocast(device, precision):
+            out = model(xb)
+        return F.cross_entropy(out.float(), yb), (out.argmax(1) == yb).sum()
+
+    run_key = {"kind": "classifier", "model": f"{type(model).__name__}({model.extra_repr()})",
+               "n": len(x), "epochs": epochs, "lr": lr, "milestones": list(ms),
+               "batch_size": batch_size, "weight_decay": weight_decay, "augment": bool(augment),
+               "adversarial": adversarial, "bf16": precision == "bf16"}
+    return _fit(model, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
+                lr_at=step_lr(lr, ms), optimizer="sgd", weight_decay=weight_decay,
+                generator=generator, device=device, checkpoint_dir=checkpoint_dir,
+                checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
+                run_key=run_key, progress=progress,
+                desc=f"classifier{' (AT)' if adversarial else ''}")
+
+
 # -- recorded weights and checkpoint folders -------------------------------------------------
 
 WEIGHT_SEP = "__"
@@ -477,6 +619,19 @@ def model_from_arrays(arrays: dict, prefix: str, widths, *, device="cpu") -> Con
         raise ValueError(f"no weights named {head}* in the recorded arrays")
     model = ConvNet(tuple(int(w) for w in widths), generator=torch.Generator(),
                     batchnorm=any(".running_mean" in k for k in state))
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def load_model_arrays(model, arrays: dict, prefix: str, *, device="cpu"):
+    """Load the weights that :func:`model_arrays` recorded under ``prefix`` into ``model`` (any
+    architecture, e.g. a :class:`tsrobust.models.ResNet18` built with the recorded settings);
+    returns it on ``device`` in eval mode."""
+    head = f"{prefix}{WEIGHT_SEP}"
+    state = {k[len(head):]: torch.from_numpy(np.asarray(v)) for k, v in arrays.items()
+             if k.startswith(head)}
+    if not state:
+        raise ValueError(f"no weights named {head}* in the recorded arrays")
     model.load_state_dict(state)
     return model.to(device).eval()
 
