@@ -22,8 +22,8 @@ not trained again) and ends with the same weights as an uninterrupted run (deter
 A run killed mid-epoch loses that epoch's work; one killed inside a write leaves a hidden
 temporary file, which the next start deletes (:func:`tsrobust.io.remove_temporaries`). Data stay on the device; the batch loop has no host
 synchronisation (losses are summed on the device and read once per epoch). Nets and data are
-channels-last by default (``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measures
-the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
+channels-last on a CPU and with bf16 on a GPU (:func:`tsrobust.runtime.channels_last`;
+``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measures the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
 :func:`tsrobust.runtime.resolve_precision`) sets the arithmetic of the forward passes.
 """
 
@@ -265,7 +265,7 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
                   checkpoint_epochs: Iterable[int] = (),
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   progress: bool = True, precision: str = "fp32",
-                  channels_last: bool = True) -> dict:
+                  channels_last: bool | None = None) -> dict:
     """Train the teacher on CIFAR-10 labels (cross-entropy), ``optimizer`` ("sgd" with momentum
     or "adam"), ``schedule`` ("cosine" or "onecycle", :data:`SCHEDULES`).
 
@@ -274,14 +274,16 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
     ``checkpoint_epochs`` (replayed on resume, as for students). ``generator`` (on ``device``) draws the batches and the augmentation. ``precision``
     (``"fp32"``, ``"bf16"`` or ``"auto"``, see :func:`tsrobust.runtime.resolve_precision`): of the
     forward passes (bf16 autocast; weights and optimizer state stay fp32). ``channels_last``: the
-    layout of the net and of every batch (augmented ones included). Returns the history (per
+    layout of the net and of every batch (augmented ones included); ``None``:
+    :func:`tsrobust.runtime.channels_last` (on a CPU always, on a GPU with bf16). Returns the history (per
     epoch: mean loss, training accuracy, learning rate).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
-    fmt = _memory_format(channels_last)
+    fmt = _memory_format(runtime.channels_last(device, precision) if channels_last is None
+                         else channels_last)
     model.to(device=device, memory_format=fmt)
     x = data.x_train.to(device).contiguous(memory_format=fmt)
     y = data.y_train.to(device)
@@ -342,7 +344,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
                   optimizer: str = "adam", weight_decay: float = 0.0, precision: str = "fp32",
-                  channels_last: bool = True, resample: str = "bilinear") -> dict:
+                  channels_last: bool | None = None, resample: str = "bilinear") -> dict:
     """Fit ``student`` to ``teacher`` on inputs ``x`` (§5.1): the data labels are never used.
 
     ``target``: ``"logit"`` (ℓ2 to the teacher's logits) or ``"label"`` (cross-entropy to its
@@ -362,7 +364,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     ``generator`` (on ``device``) draws batches, augmentation, noise and attack starts.
     ``precision`` (``"fp32"``, ``"bf16"`` or ``"auto"``): of the forward passes and of the
     attack (bf16 autocast; weights, optimizer state and the attack's perturbation stay fp32).
-    ``channels_last``: the layout of both nets and of every batch (augmented ones included).
+    ``channels_last``: the layout of both nets and of every batch (augmented ones included);
+    ``None``: :func:`tsrobust.runtime.channels_last` (on a CPU always, on a GPU with bf16).
     ``resample``: how ``augment`` reads rotated images off the pixel grid (``"bilinear"`` or
     ``"nearest"``, see :func:`tsrobust.data.augment`). Returns the history (per epoch: mean
     loss, learning rate).
@@ -374,7 +377,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     adversarial = _check_adversarial(adversarial)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
-    fmt = _memory_format(channels_last)
+    fmt = _memory_format(runtime.channels_last(device, precision) if channels_last is None
+                         else channels_last)
     student.to(device=device, memory_format=fmt)
     teacher.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
