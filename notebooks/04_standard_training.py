@@ -165,6 +165,13 @@ configure_cuda(cuda_mode, device)  # no-op on a CPU; see the reproducing page
 cfg
 
 # %% [markdown]
+# The `gpu` profile is sized to take minutes on one modern GPU; its cost, counted from its
+# settings (the paper's full runs, the `paper` profile, are for a cluster):
+
+# %%
+display(Markdown(ch04.estimate_markdown(resolve(ch04.SETTINGS, profile="gpu", seed=seed))))
+
+# %% [markdown]
 # ## Data and the oracle teacher
 #
 # The same CIFAR-10 images as chapter 3, and chapter 3's pruned teacher (loaded from its record

@@ -211,6 +211,13 @@ configure_cuda(cuda_mode, device)  # no-op on a CPU; see the reproducing page
 cfg
 
 # %% [markdown]
+# The `gpu` profile is sized to take minutes on one modern GPU; its cost, counted from its
+# settings (the paper's full runs, the `paper` profile, are for a cluster):
+
+# %%
+display(Markdown(ch05.estimate_markdown(resolve(ch05.SETTINGS, profile="gpu", seed=seed))))
+
+# %% [markdown]
 # ## The teacher and the data
 #
 # The teacher is chapter 3's: the 64-64-64-64 net trained on CIFAR-10 labels and pruned by

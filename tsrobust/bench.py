@@ -620,6 +620,9 @@ REFERENCE_GPU = "an A100-class GPU in bf16 (312 TFLOP/s dense tensor-core peak)"
 faster, an L4 about 40 % of it, a T4 has no bf16 tensor cores and takes many times longer)."""
 REFERENCE_PEAK_FLOPS = 312e12
 """Its dense bf16 peak, FLOP/s (NVIDIA A100 datasheet)."""
+T4_PEAK_FLOPS = 8.1e12
+"""A T4's fp32 peak, FLOP/s (NVIDIA T4 datasheet): a free Colab GPU, compute capability 7.5, no
+bf16 tensor cores, so ``precision="auto"`` runs fp32 there."""
 REFERENCE_UTILIZATION = 0.3
 """The share of peak assumed for these small conv nets (batches of 128–2000 CIFAR images): an
 assumption, not a measurement; ``python -m tsrobust.bench --device cuda`` measures it."""
@@ -648,9 +651,10 @@ def attack_flops(student_macs: list[int], teacher_macs: list[int], *, images: in
                              + net_flops(teacher_macs, input_grad=True))
 
 
-def reference_minutes(flops: float) -> float:
-    """Minutes that ``flops`` take on :data:`REFERENCE_GPU` at :data:`REFERENCE_UTILIZATION`."""
-    return flops / (REFERENCE_PEAK_FLOPS * REFERENCE_UTILIZATION) / 60
+def reference_minutes(flops: float, peak: float = REFERENCE_PEAK_FLOPS) -> float:
+    """Minutes that ``flops`` take at :data:`REFERENCE_UTILIZATION` of ``peak`` FLOP/s (default:
+    :data:`REFERENCE_GPU`)."""
+    return flops / (peak * REFERENCE_UTILIZATION) / 60
 
 
 def estimate_markdown(flops: float, what: str) -> str:
@@ -658,4 +662,6 @@ def estimate_markdown(flops: float, what: str) -> str:
     return (f"{what} is about {flops:.1e} FLOP, counted from the settings (2 FLOP per "
             f"multiply-accumulate of every layer, forward and backward passes): "
             f"**about {reference_minutes(flops):.0f} minutes** on {REFERENCE_GPU} at an assumed "
-            f"{REFERENCE_UTILIZATION:.0%} of its peak, several times that on a T4.")
+            f"{REFERENCE_UTILIZATION:.0%} of its peak; about "
+            f"{reference_minutes(flops, T4_PEAK_FLOPS):.0f} minutes on a T4 (fp32 only, "
+            f"{T4_PEAK_FLOPS / 1e12:.1f} TFLOP/s) at the same share.")
