@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -107,7 +109,7 @@ def test_configure_cuda_is_a_no_op_on_the_cpu_and_checks_its_mode(monkeypatch):
     assert configure_cuda("deterministic", "cpu") == {}
     assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
             torch.get_float32_matmul_precision()) == before
-    assert "CUBLAS_WORKSPACE_CONFIG" not in __import__("os").environ
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
     with pytest.raises(ValueError, match="cuda_mode must be one of"):
         configure_cuda("fastest", "cpu")  # checked on every device, before any compute
 
@@ -134,7 +136,7 @@ def test_configure_cuda_sets_the_switches_of_each_mode(monkeypatch, restore_cuda
     assert det["deterministic"] and torch.are_deterministic_algorithms_enabled()
     assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
     assert not det["tf32_conv"] and not det["tf32_matmul"]
-    assert __import__("os").environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE
     fast = configure_cuda("fast", cuda)
     assert fast["cudnn_benchmark"] and fast["tf32_conv"] and fast["tf32_matmul"]
     assert not torch.are_deterministic_algorithms_enabled()

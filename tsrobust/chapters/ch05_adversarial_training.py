@@ -59,7 +59,13 @@ from tsrobust.chapters.cifar import (
     shown_run_markdown,
 )
 from tsrobust.data import CIFAR10, RESAMPLE_MODES
-from tsrobust.models import DEEP_PRUNED_WIDTHS, DEEP_TEACHER_WIDTHS, PRUNED_WIDTHS, ConvNet, build_student
+from tsrobust.models import (
+    DEEP_PRUNED_WIDTHS,
+    DEEP_TEACHER_WIDTHS,
+    PRUNED_WIDTHS,
+    ConvNet,
+    build_student,
+)
 from tsrobust.params import PROFILES, Setting
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
