@@ -70,7 +70,7 @@ import sys
 
 BOOK_COMMIT = "HEAD"  # the commit the book was built from; HEAD: the default branch
 DRIVE_RESULTS = False  # Colab: True keeps results/ on Google Drive, past a recycled runtime
-if importlib.util.find_spec("google.colab"):
+if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
     repo, git = "/content/tsrobust", ["git", "-C", "/content/tsrobust"]
     if not os.path.isdir(repo):
         subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/tsrobust/tsrobust", repo], check=True)

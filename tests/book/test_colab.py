@@ -57,3 +57,20 @@ def test_colab_install_does_not_upgrade_its_ipywidgets_7():
     low = re.search(r">=\s*([0-9.]+)", spec).group(1)
     assert int(low.split(".")[0]) <= 7, f"{spec} would upgrade Colab's pinned ipywidgets 7.x"
     assert "<9" in spec.replace(" ", "")
+
+
+def test_the_cell_does_nothing_off_colab(tmp_path, monkeypatch):
+    import importlib.util
+    import os
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("google") else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(colab_cell(), "colab cell", "exec"), namespace)  # noqa: S102
+    assert os.getcwd() == str(tmp_path) and "repo" not in namespace
+    # and where no "google" package exists at all, asking for google.colab must not raise
+    monkeypatch.setattr(importlib.util, "find_spec", real)
+    if real("google") is None:
+        exec(compile(colab_cell(), "colab cell", "exec"), {})  # noqa: S102
