@@ -45,19 +45,32 @@
 # instead of recomputing them.
 
 # %% tags=["remove-cell"]
-# On Colab, install this book's package first (elsewhere, install it as the README says).
+# On Colab: clone this book at its commit, install it and work inside the clone (committed
+# records, chapter 3's teacher, the commit); elsewhere this cell does nothing.
 import importlib.util
+import os
 import subprocess
 import sys
 
-try:
-    import google.colab  # noqa: F401  (present only on Colab)
-    on_colab = True
-except ImportError:
-    on_colab = False
-if on_colab and importlib.util.find_spec("tsrobust") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "tsrobust @ git+https://github.com/tsrobust/tsrobust"], check=True)
+BOOK_COMMIT = "HEAD"  # the commit the book was built from; HEAD: the default branch
+DRIVE_RESULTS = False  # Colab: True keeps results/ on Google Drive, past a recycled runtime
+if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
+    repo, git = "/content/tsrobust", ["git", "-C", "/content/tsrobust"]
+    if not os.path.isdir(repo):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/tsrobust/tsrobust", repo], check=True)
+        if BOOK_COMMIT != "HEAD":
+            subprocess.run(git + ["fetch", "-q", "--depth", "1", "origin", BOOK_COMMIT], check=True)
+            subprocess.run(git + ["checkout", "-q", "FETCH_HEAD"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    os.chdir(repo)
+    sys.path.insert(0, repo)
+    if DRIVE_RESULTS:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        os.environ["TSROBUST_RESULTS"] = "/content/drive/MyDrive/tsrobust-results"
+        if not os.path.isdir(os.environ["TSROBUST_RESULTS"]):
+            subprocess.run(["cp", "-r", "results", os.environ["TSROBUST_RESULTS"]], check=True)
 
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
@@ -71,6 +84,7 @@ toy_student_width: Optional[int] = None  # student nodes of the 2-D toy; None �
 ls_student_width: Optional[int] = None  # student nodes, L-shape experiment; None → profile value
 weak_decay: Optional[float] = None  # p in the teacher fan-out ‖v*_j‖ ∝ 1/j^p; None → profile value
 aug_repeats: Optional[int] = None  # seeds per size of Aug(D) runs (≥ 2); None → profile value
+cuda_mode: str = "default"  # on a GPU: "default", "deterministic" (reruns equal) or "fast"
 
 # %%
 import matplotlib.pyplot as plt
@@ -80,12 +94,13 @@ from tsrobust import results
 from tsrobust.chapters import ch01_specialization_toys as ch
 from tsrobust.params import resolve
 from tsrobust.plotting import show_plotly
-from tsrobust.runtime import choose_device
+from tsrobust.runtime import choose_device, configure_cuda
 
 cfg = resolve(ch.SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=steps, lr=lr,
               toy_student_width=toy_student_width, ls_student_width=ls_student_width,
               weak_decay=weak_decay, aug_repeats=aug_repeats)
 device = choose_device()
+configure_cuda(cuda_mode, device)  # no-op on a CPU; see the reproducing page
 cfg
 
 # %% [markdown]

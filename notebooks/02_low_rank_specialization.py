@@ -82,19 +82,32 @@
 # `tsrobust.chapters.ch02_low_rank_specialization`.
 
 # %% tags=["remove-cell"]
-# On Colab, install this book's package first (elsewhere, install it as the README says).
+# On Colab: clone this book at its commit, install it and work inside the clone (committed
+# records, chapter 3's teacher, the commit); elsewhere this cell does nothing.
 import importlib.util
+import os
 import subprocess
 import sys
 
-try:
-    import google.colab  # noqa: F401  (present only on Colab)
-    on_colab = True
-except ImportError:
-    on_colab = False
-if on_colab and importlib.util.find_spec("tsrobust") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "tsrobust @ git+https://github.com/tsrobust/tsrobust"], check=True)
+BOOK_COMMIT = "HEAD"  # the commit the book was built from; HEAD: the default branch
+DRIVE_RESULTS = False  # Colab: True keeps results/ on Google Drive, past a recycled runtime
+if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
+    repo, git = "/content/tsrobust", ["git", "-C", "/content/tsrobust"]
+    if not os.path.isdir(repo):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/tsrobust/tsrobust", repo], check=True)
+        if BOOK_COMMIT != "HEAD":
+            subprocess.run(git + ["fetch", "-q", "--depth", "1", "origin", BOOK_COMMIT], check=True)
+            subprocess.run(git + ["checkout", "-q", "FETCH_HEAD"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    os.chdir(repo)
+    sys.path.insert(0, repo)
+    if DRIVE_RESULTS:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        os.environ["TSROBUST_RESULTS"] = "/content/drive/MyDrive/tsrobust-results"
+        if not os.path.isdir(os.environ["TSROBUST_RESULTS"]):
+            subprocess.run(["cp", "-r", "results", os.environ["TSROBUST_RESULTS"]], check=True)
 
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
@@ -112,6 +125,7 @@ s_values: Optional[list] = None  # off-subspace spreads of the s sweep, 0 first;
 sweep_d_subs: Optional[list] = None  # d′ values of the d′ sweep, each < d; None → profile value
 sweep_repeats: Optional[int] = None  # seeds per sweep point (≥ 2); None → profile value
 aug_repeats: Optional[int] = None  # seeds of the augmentation comparison (≥ 2); None → profile
+cuda_mode: str = "default"  # on a GPU: "default", "deterministic" (reruns equal) or "fast"
 
 # %%
 import matplotlib.pyplot as plt
@@ -121,7 +135,7 @@ from tsrobust import results
 from tsrobust.chapters import ch02_low_rank_specialization as ch
 from tsrobust.params import resolve
 from tsrobust.plotting import show_plotly
-from tsrobust.runtime import choose_device
+from tsrobust.runtime import choose_device, configure_cuda
 
 cfg = resolve(ch.SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=steps, d=d,
               d_sub=d_sub, student_width=student_width, noise_std=noise_std,
@@ -129,6 +143,7 @@ cfg = resolve(ch.SETTINGS, profile=profile, seed=seed, n_train=n_train, steps=st
               sweep_repeats=sweep_repeats, aug_repeats=aug_repeats)
 ch.check_settings(cfg)
 device = choose_device()
+configure_cuda(cuda_mode, device)  # no-op on a CPU; see the reproducing page
 common = dict(d=cfg.d, teacher_width=cfg.teacher_width, student_width=cfg.student_width,
               outputs=cfg.outputs, n_train=cfg.n_train, n_eval=cfg.n_eval, lr=cfg.lr,
               seed=cfg.seed, device=device)

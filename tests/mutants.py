@@ -354,6 +354,27 @@ MUTANTS = [
            "random_start=True, generator=generator, precision=precision,",
            "random_start=True, generator=torch.default_generator, precision=precision,",
            ("tests/test_training.py", "-k", "rng")),
+    # -- GPU path, widgets, Colab -------------------------------------------------------------
+    Mutant("runtime: deterministic CUDA mode leaves TF32 convolutions on", "tsrobust/runtime.py",
+           "    torch.backends.cudnn.allow_tf32 = not deterministic  # torch's default is True",
+           "    torch.backends.cudnn.allow_tf32 = True",
+           ("tests/test_runtime.py", "-k", "configure_cuda")),
+    Mutant("runtime: channels-last in fp32 on a GPU", "tsrobust/runtime.py",
+           '    return resolve_precision(precision, device) == "bf16"',
+           "    return True",
+           ("tests/test_runtime.py", "-k", "channels_last")),
+    Mutant("plotting: a live figure is drawn only when a control moves", "tsrobust/plotting.py",
+           "    redraw()\n    for control in controls.values():",
+           "    for control in controls.values():",
+           ("tests/test_plotting.py", "-k", "live_figure")),
+    Mutant("colab: the build's commit is not written into the Colab cell", "tsrobust/book/colab.py",
+           '    return source.replace(old, f\'BOOK_COMMIT = "{commit}"\')',
+           "    return source",
+           ("tests/book/test_colab.py",)),
+    Mutant("bench: the AT students' PGD steps are not counted", "tsrobust/bench.py",
+           "    return epochs * images * (per_image + pgd_steps * attack)",
+           "    return epochs * images * per_image",
+           ("tests/test_bench.py", "-k", "run_flops")),
 ]
 
 def _copy(dest: Path) -> Path:

@@ -120,3 +120,18 @@ def test_ratios_are_per_repeat_medians():
 def test_bench_rejects_bad_sizes(args):
     with pytest.raises(SystemExit):
         bench.main(args)
+
+
+def test_run_flops_counts_by_hand():
+    from tsrobust.bench import REFERENCE_PEAK_FLOPS, REFERENCE_UTILIZATION, attack_flops, \
+        reference_minutes, run_flops, teacher_flops
+
+    s, t = [10, 5], [4]  # MACs per layer
+    # teacher forward 2·4; student step 2·15 forward + 2·15 weight grads + 2·(15 − 10) input grads
+    per_image = 8 + 30 + 30 + 10
+    attack = 4 * 15 + 4 * 4  # forward + input gradient of both nets
+    assert run_flops(s, t, images=2, epochs=3) == 6 * per_image
+    assert run_flops(s, t, images=2, epochs=3, pgd_steps=2) == 6 * (per_image + 2 * attack)
+    assert attack_flops(s, t, images=5, steps=3) == 15 * attack
+    assert teacher_flops(s, images=2, epochs=1) == 2 * 70
+    assert reference_minutes(REFERENCE_PEAK_FLOPS * REFERENCE_UTILIZATION * 60) == 1.0

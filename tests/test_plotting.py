@@ -41,3 +41,40 @@ def test_plain_log_ticks_label_a_short_log_axis_in_plain_numbers():
     labels = {t.get_text() for t in ax.get_xticklabels() if t.get_visible()}
     assert {"0.02", "0.05", "0.1", "0.2"} <= labels
     plt.close(fig)
+
+
+def _widget_tree(widget):
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from _widget_tree(child)
+
+
+def test_live_figure_redraws_on_a_control_and_holds_no_output_widget():
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from tsrobust.plotting import live_figure
+
+    calls = []
+
+    def draw(width, seed):
+        calls.append((width, seed))
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.set_title(f"{width} {seed}")
+        return fig
+
+    width = widgets.IntSlider(value=2, min=1, max=5)
+    seed = widgets.IntSlider(value=0, min=0, max=3)
+    open_before = len(plt.get_fignums())
+    fig = live_figure(draw, width=width, seed=seed)
+    image = fig.children[1]
+    assert calls == [(2, 0)] and bytes(image.value).startswith(b"\x89PNG")  # drawn once at display
+    first = bytes(image.value)
+    width.value = 4
+    assert calls[-1] == (4, 0) and bytes(image.value) != first  # a control redraws the image
+    seed.value = 3
+    assert calls[-1] == (4, 3)
+    assert len(plt.get_fignums()) == open_before  # every drawn figure was closed
+    # a headless notebook client answers Output widgets on the kernel's shell socket, the
+    # traffic that stalls a plain papermill run; a live figure has none
+    assert not any(isinstance(w, widgets.Output) for w in _widget_tree(fig))

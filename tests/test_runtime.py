@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -94,3 +96,58 @@ def test_autocast_follows_the_resolved_precision(monkeypatch):
     monkeypatch.setattr(runtime, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     with runtime.autocast("cpu", "auto"):
         assert torch.nn.functional.linear(x, w).dtype == torch.bfloat16
+
+
+# -- CUDA modes and the conv layout ------------------------------------------------------------
+
+def test_configure_cuda_is_a_no_op_on_the_cpu_and_checks_its_mode(monkeypatch):
+    from tsrobust.runtime import configure_cuda
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+              torch.get_float32_matmul_precision())
+    assert configure_cuda("deterministic", "cpu") == {}
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
+            torch.get_float32_matmul_precision()) == before
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    with pytest.raises(ValueError, match="cuda_mode must be one of"):
+        configure_cuda("fastest", "cpu")  # checked on every device, before any compute
+
+
+@pytest.fixture
+def restore_cuda_switches():
+    saved = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32,
+             torch.get_float32_matmul_precision())
+    yield
+    torch.use_deterministic_algorithms(saved[0])
+    (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+     torch.backends.cudnn.allow_tf32) = saved[1:4]
+    torch.set_float32_matmul_precision(saved[4])
+
+
+def test_configure_cuda_sets_the_switches_of_each_mode(monkeypatch, restore_cuda_switches):
+    # torch's switches can be set without a GPU: a CUDA device object is enough to see them
+    from tsrobust.runtime import CUBLAS_WORKSPACE, configure_cuda
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    cuda = torch.device("cuda")
+    det = configure_cuda("deterministic", cuda)
+    assert det["deterministic"] and torch.are_deterministic_algorithms_enabled()
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert not det["tf32_conv"] and not det["tf32_matmul"]
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == CUBLAS_WORKSPACE
+    fast = configure_cuda("fast", cuda)
+    assert fast["cudnn_benchmark"] and fast["tf32_conv"] and fast["tf32_matmul"]
+    assert not torch.are_deterministic_algorithms_enabled()
+    default = configure_cuda("default", cuda)  # torch's own defaults
+    assert default == {**default, "deterministic": False, "cudnn_benchmark": False,
+                       "tf32_conv": True, "tf32_matmul": False}
+
+
+def test_channels_last_on_the_cpu_always_on_a_gpu_only_with_bf16():
+    from tsrobust.runtime import channels_last
+
+    assert channels_last("cpu", "fp32") and channels_last("cpu", "bf16")
+    cuda = torch.device("cuda")  # explicit precisions: no GPU is queried
+    assert channels_last(cuda, "bf16") and not channels_last(cuda, "fp32")

@@ -611,3 +611,57 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+
+
+# -- how long a profile takes: FLOP estimates ----------------------------------------------------
+
+REFERENCE_GPU = "an A100-class GPU in bf16 (312 TFLOP/s dense tensor-core peak)"
+"""The GPU the ``gpu`` profiles are sized for: one modern data-centre GPU (A100; an H100 is
+faster, an L4 about 40 % of it, a T4 has no bf16 tensor cores and takes many times longer)."""
+REFERENCE_PEAK_FLOPS = 312e12
+"""Its dense bf16 peak, FLOP/s (NVIDIA A100 datasheet)."""
+T4_PEAK_FLOPS = 8.1e12
+"""A T4's fp32 peak, FLOP/s (NVIDIA T4 datasheet): a free Colab GPU, compute capability 7.5, no
+bf16 tensor cores, so ``precision="auto"`` runs fp32 there."""
+REFERENCE_UTILIZATION = 0.3
+"""The share of peak assumed for these small conv nets (batches of 128–2000 CIFAR images): an
+assumption, not a measurement; ``python -m tsrobust.bench --device cuda`` measures it."""
+
+
+def run_flops(student_macs: list[int], teacher_macs: list[int], *, images: int, epochs: int,
+              pgd_steps: int = 0) -> int:
+    """FLOPs of training a student from a frozen teacher (:func:`net_flops`): per image and
+    epoch one teacher forward pass and one student training step, plus ``pgd_steps`` attack
+    steps (a forward and an input-gradient pass of both nets each; Eq. 3 of source A)."""
+    per_image = net_flops(teacher_macs) + net_flops(student_macs, train=True)
+    attack = net_flops(student_macs, input_grad=True) + net_flops(teacher_macs, input_grad=True)
+    return epochs * images * (per_image + pgd_steps * attack)
+
+
+def teacher_flops(teacher_macs: list[int], *, images: int, epochs: int) -> int:
+    """FLOPs of training a net on labels: one training step per image and epoch."""
+    return epochs * images * net_flops(teacher_macs, train=True)
+
+
+def attack_flops(student_macs: list[int], teacher_macs: list[int], *, images: int,
+                 steps: int) -> int:
+    """FLOPs of attacking ``images`` with ``steps`` gradient steps on the student-teacher logit
+    distance (an evaluation attack)."""
+    return images * steps * (net_flops(student_macs, input_grad=True)
+                             + net_flops(teacher_macs, input_grad=True))
+
+
+def reference_minutes(flops: float, peak: float = REFERENCE_PEAK_FLOPS) -> float:
+    """Minutes that ``flops`` take at :data:`REFERENCE_UTILIZATION` of ``peak`` FLOP/s (default:
+    :data:`REFERENCE_GPU`)."""
+    return flops / (peak * REFERENCE_UTILIZATION) / 60
+
+
+def estimate_markdown(flops: float, what: str) -> str:
+    """One sentence: ``flops`` of ``what`` and the minutes they take on the reference GPU."""
+    return (f"{what} is about {flops:.1e} FLOP, counted from the settings (2 FLOP per "
+            f"multiply-accumulate of every layer, forward and backward passes): "
+            f"**about {reference_minutes(flops):.0f} minutes** on {REFERENCE_GPU} at an assumed "
+            f"{REFERENCE_UTILIZATION:.0%} of its peak; about "
+            f"{reference_minutes(flops, T4_PEAK_FLOPS):.0f} minutes on a T4 (fp32 only, "
+            f"{T4_PEAK_FLOPS / 1e12:.1f} TFLOP/s) at the same share.")

@@ -4,14 +4,21 @@ Plotly's default notebook output (JSON only under papermill) is not rendered by 
 CDN script is unreachable offline. :func:`show_plotly` emits a small HTML block that draws with the
 page's ``Plotly`` when the book has loaded the vendored ``plotly.min.js``, and otherwise (Colab,
 classic Jupyter) loads plotly.js of the installed plotly's version from its CDN.
+
+:func:`live_figure` is the book's one pattern for a figure that a reader retrains with sliders
+(chapter 1's Figure 1.4, and any chapter that adds such a figure): read its docstring before
+writing another.
 """
 
 from __future__ import annotations
 
 import html
+import io
 import json
 import uuid
 
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
 from matplotlib import ticker
 
 PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
@@ -66,6 +73,52 @@ def show_plotly(fig):
     from IPython.display import display
 
     display(PlotlyFigure(fig))
+
+
+LIVE_FIGURE_DPI = 80
+"""Resolution of :func:`live_figure`'s images (a 9-inch-wide figure is 720 pixels wide)."""
+
+
+def figure_png(fig, dpi: int = LIVE_FIGURE_DPI) -> bytes:
+    """The PNG bytes of a matplotlib figure, which is then closed (it is not shown twice)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def live_figure(draw, **controls) -> widgets.VBox:
+    """A figure that a reader redraws with sliders: ``controls`` (name → an ipywidgets control,
+    e.g. ``IntSlider``) above an :class:`ipywidgets.Image` holding ``draw(**values)``, a
+    matplotlib figure, as a PNG. Moving a control calls ``draw`` with the controls' values and
+    replaces the image.
+
+    The pattern every interactive matplotlib figure of the book follows, and why:
+
+    - **No** ``widgets.interactive`` / ``interact`` / ``widgets.Output``. A headless notebook
+      client (papermill, nbclient) plays the front end of an ``Output`` widget itself: every
+      display into one makes it send a ``comm_msg`` back to the kernel on the shell socket,
+      while it awaits the cell's ``execute_reply`` on that same socket. That concurrent traffic
+      is where a reply gets missed and a plain ``papermill`` run waits forever on an idle kernel
+      (papermill sets no cell timeout). Here the kernel only ever *sends* widget state (the
+      sliders, the image bytes); a client without a front end has nothing to answer, so the
+      cell's messages are those of any display cell, whatever the client.
+    - The first image is drawn when the cell runs, so the executed notebook, and the static book
+      built from it, show the figure of the initial values (the image bytes are saved with the
+      widget state) without a kernel; the sliders move only where a kernel is attached.
+    - ipywidgets 7 (Colab's) and 8 both have ``Image``, ``VBox``/``HBox`` and ``observe``.
+    - Keep ``draw`` cheap enough for a slider (seconds on a CPU) and make it return the figure
+      (no ``plt.show()``); it is closed after it is drawn.
+    """
+    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+
+    def redraw(_change=None):
+        image.value = figure_png(draw(**{name: c.value for name, c in controls.items()}))
+
+    redraw()
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    return widgets.VBox([widgets.HBox(list(controls.values())), image])
 
 
 def add_frame_slider(fig, frames, labels, *, prefix: str, titles=None):

@@ -1,9 +1,11 @@
-"""Where and how the computations run: the device, the CPU thread count, the precision."""
+"""Where and how the computations run: the device, the CPU thread count, the precision, the
+CUDA switches (reproducible or fast) and the memory layout of conv nets."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from pathlib import Path
 
 import torch
@@ -130,3 +132,69 @@ def autocast(device, precision="auto"):
     device = choose_device(device)
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
                           enabled=resolve_precision(precision, device) == "bf16")
+
+
+# -- CUDA: reproducible or fast ----------------------------------------------------------------
+
+CUDA_MODES = ("default", "deterministic", "fast")
+"""``cuda_mode`` values of :func:`configure_cuda`."""
+CUBLAS_WORKSPACE = ":4096:8"
+"""``CUBLAS_WORKSPACE_CONFIG`` that makes cuBLAS deterministic (CUDA ≥ 10.2; NVIDIA's cuBLAS notes,
+"Results reproducibility")."""
+
+
+def check_cuda_mode(mode) -> str:
+    """``mode`` if it is one of :data:`CUDA_MODES`, else a ``ValueError`` naming them."""
+    if not isinstance(mode, str) or mode not in CUDA_MODES:
+        raise ValueError(f"cuda_mode must be one of {CUDA_MODES}, got {mode!r}")
+    return mode
+
+
+def configure_cuda(mode="default", device="auto") -> dict:
+    """Set torch's CUDA switches for ``mode`` when ``device`` is a CUDA GPU; return them (empty
+    on any other device, where nothing is changed: CPU kernels are already deterministic at a
+    fixed thread count).
+
+    - ``"default"``: torch's defaults: cuDNN picks kernels by heuristics (no benchmarking),
+      fp32 matrix products in full fp32, fp32 convolutions may use TF32 tensor cores on
+      compute capability ≥ 8 (10 mantissa bits: logits move by about 1e-3).
+    - ``"deterministic"``: the same numbers on every rerun on the same GPU and software:
+      ``torch.use_deterministic_algorithms`` (an op without a deterministic kernel raises),
+      ``cudnn.deterministic``, :data:`CUBLAS_WORKSPACE` (set before the first cuBLAS call: call
+      this before any CUDA work), no cuDNN benchmarking, and TF32 off for products and
+      convolutions, so fp32 means fp32. Costs speed (deterministic kernels, no TF32; no
+      benchmarking).
+    - ``"fast"``: ``cudnn.benchmark`` (times the convolution kernels once per input shape: the
+      conv nets' odd channel counts and fixed batch shapes are where heuristics miss) and TF32
+      for fp32 products and convolutions. Reruns may differ in the last digits.
+    """
+    check_cuda_mode(mode)
+    device = choose_device(device)
+    if device.type != "cuda":
+        return {}
+    deterministic = mode == "deterministic"
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
+    torch.use_deterministic_algorithms(deterministic)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = mode == "fast"
+    torch.backends.cudnn.allow_tf32 = not deterministic  # torch's default is True
+    torch.set_float32_matmul_precision("high" if mode == "fast" else "highest")
+    return {"cuda_mode": mode, "deterministic": deterministic,
+            "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "tf32_conv": torch.backends.cudnn.allow_tf32,
+            "tf32_matmul": torch.get_float32_matmul_precision() != "highest",
+            "cublas_workspace": os.environ.get("CUBLAS_WORKSPACE_CONFIG")}
+
+
+def channels_last(device, precision="auto") -> bool:
+    """Whether conv nets and their batches use the channels-last (NHWC) layout on ``device``.
+
+    On a CPU yes (``python -m tsrobust.bench`` measured it faster there, in fp32 and bf16). On a
+    GPU only with bf16: NHWC is the layout of the tensor-core convolution kernels in half
+    precision, while for fp32 it was never measured on a GPU, so fp32 keeps NCHW there.
+    """
+    device = choose_device(device)
+    if device.type == "cpu":
+        return True
+    return resolve_precision(precision, device) == "bf16"

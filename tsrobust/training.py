@@ -25,8 +25,8 @@ not trained again) and ends with the same weights as an uninterrupted run (deter
 A run killed mid-epoch loses that epoch's work; one killed inside a write leaves a hidden
 temporary file, which the next start deletes (:func:`tsrobust.io.remove_temporaries`). Data stay on the device; the batch loop has no host
 synchronisation (losses are summed on the device and read once per epoch). Nets and data are
-channels-last by default (``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measures
-the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
+channels-last on a CPU and with bf16 on a GPU (:func:`tsrobust.runtime.channels_last`;
+``channels_last=False`` for NCHW; ``python -m tsrobust.bench`` measures the difference), and ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``;
 :func:`tsrobust.runtime.resolve_precision`) sets the arithmetic of the forward passes.
 """
 
@@ -271,7 +271,7 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
                   checkpoint_epochs: Iterable[int] = (),
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   progress: bool = True, precision: str = "fp32",
-                  channels_last: bool = True) -> dict:
+                  channels_last: bool | None = None) -> dict:
     """Train the teacher on CIFAR-10 labels (cross-entropy), ``optimizer`` ("sgd" with momentum
     or "adam"), ``schedule`` ("cosine" or "onecycle", :data:`SCHEDULES`).
 
@@ -280,14 +280,16 @@ def train_teacher(model: ConvNet, data: CIFAR10, *, epochs: int, lr: float, batc
     ``checkpoint_epochs`` (replayed on resume, as for students). ``generator`` (on ``device``) draws the batches and the augmentation. ``precision``
     (``"fp32"``, ``"bf16"`` or ``"auto"``, see :func:`tsrobust.runtime.resolve_precision`): of the
     forward passes (bf16 autocast; weights and optimizer state stay fp32). ``channels_last``: the
-    layout of the net and of every batch (augmented ones included). Returns the history (per
+    layout of the net and of every batch (augmented ones included); ``None``:
+    :func:`tsrobust.runtime.channels_last` (on a CPU always, on a GPU with bf16). Returns the history (per
     epoch: mean loss, training accuracy, learning rate).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
-    fmt = _memory_format(channels_last)
+    fmt = _memory_format(runtime.channels_last(device, precision) if channels_last is None
+                         else channels_last)
     model.to(device=device, memory_format=fmt)
     x = data.x_train.to(device).contiguous(memory_format=fmt)
     y = data.y_train.to(device)
@@ -358,7 +360,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
                   optimizer: str = "adam", weight_decay: float = 0.0, precision: str = "fp32",
-                  channels_last: bool = True, resample: str = "bilinear",
+                  channels_last: bool | None = None, resample: str = "bilinear",
                   basis: torch.Tensor | None = None) -> dict:
     """Fit ``student`` to ``teacher`` on inputs ``x`` (§5.1): the data labels are never used.
 
@@ -383,7 +385,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     ``generator`` (on ``device``) draws batches, augmentation, noise and attack starts.
     ``precision`` (``"fp32"``, ``"bf16"`` or ``"auto"``): of the forward passes and of the
     attack (bf16 autocast; weights, optimizer state and the attack's perturbation stay fp32).
-    ``channels_last``: the layout of both nets and of every batch (augmented ones included).
+    ``channels_last``: the layout of both nets and of every batch (augmented ones included);
+    ``None``: :func:`tsrobust.runtime.channels_last` (on a CPU always, on a GPU with bf16).
     ``resample``: how ``augment`` reads rotated images off the pixel grid (``"bilinear"`` or
     ``"nearest"``, see :func:`tsrobust.data.augment`). Returns the history (per epoch: mean
     loss, learning rate).
@@ -395,7 +398,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     adversarial = _check_adversarial(adversarial, basis)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
-    fmt = _memory_format(channels_last)
+    fmt = _memory_format(runtime.channels_last(device, precision) if channels_last is None
+                         else channels_last)
     student.to(device=device, memory_format=fmt)
     teacher.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
@@ -536,7 +540,7 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
                      checkpoint_epochs: Iterable[int] = (),
                      on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None,
                      progress: bool = True, precision: str = "fp32",
-                     channels_last: bool = True) -> dict:
+                     channels_last: bool | None = None) -> dict:
     """Train a classifier on images ``x`` with labels ``y`` (cross-entropy), standard or
     adversarial, with source C's recipe (A.2) as the defaults.
 
@@ -556,7 +560,7 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
 
     ``precision`` (``"fp32"``, ``"bf16"``, ``"auto"``): of the forward passes and of the attack
     (weights, optimizer state and perturbations stay fp32); ``channels_last``: the layout of the
-    net and of every batch. Epoch checkpoints and resuming as in the module docstring:
+    net and of every batch (``None``: :func:`tsrobust.runtime.channels_last`). Epoch checkpoints and resuming as in the module docstring:
     ``on_checkpoint(epoch, model)`` (model in eval mode) at ``checkpoint_epochs``, replayed from
     the saved weights on resume; a killed run resumed with the same arguments ends with the same
     weights. ``generator`` (on ``device``) draws batches, augmentation and attack starts. Returns
@@ -569,7 +573,8 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
     ms = scaled_milestones(epochs) if milestones is None else tuple(int(m) for m in milestones)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
-    fmt = _memory_format(channels_last)
+    fmt = _memory_format(runtime.channels_last(device, precision) if channels_last is None
+                         else channels_last)
     model.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
     y = y.to(device)

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +32,29 @@ def test_cli_param_parsing():
 
 def test_the_offline_script_ships_with_the_package():
     assert (build.STATIC / "tsrobust-offline.js").is_file()
+
+
+def test_execute_writes_the_build_commit_into_the_colab_cell(tmp_path, monkeypatch):
+    import shutil
+
+    import jupytext
+    import papermill
+
+    B = build
+    ran = {}
+
+    def fake_execute(src, out, **kw):
+        ran["input"] = jupytext.read(src)
+        shutil.copy(src, out)
+
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    monkeypatch.setattr(B, "git_commit", lambda: "0123456789ab")
+    root = Path(__file__).resolve().parents[2]
+    nb = root / "notebooks" / "01_specialization_toys.ipynb"
+    B.execute(nb, tmp_path / "out.ipynb", {"profile": "smoke"}, tmp_path)
+    colab = next(c for c in ran["input"].cells if c.cell_type == "code")
+    assert 'BOOK_COMMIT = "0123456789ab"' in colab.source
+    monkeypatch.setattr(B, "git_commit", lambda: "0123456789ab+dirty")  # uncommitted: HEAD
+    B.execute(nb, tmp_path / "out.ipynb", {"profile": "smoke"}, tmp_path)
+    colab = next(c for c in ran["input"].cells if c.cell_type == "code")
+    assert 'BOOK_COMMIT = "HEAD"' in colab.source

@@ -112,19 +112,27 @@ def test_figures_draw_from_recorded_arrays():
 
 
 def test_toy_widget_retrains_with_its_sliders(monkeypatch):
-    # the widget swallows exceptions of its callback, so the test watches what it draws
     drawn = []
-    monkeypatch.setattr(plt, "show", lambda: None)
-    monkeypatch.setattr(ch, "plot_before_after",
-                        lambda arrays, **kw: drawn.append((arrays["student_w"].shape, kw)))
+
+    def fake_plot(arrays, **kw):
+        drawn.append((arrays["student_w"].shape, kw))
+        fig = plt.figure(figsize=(1, 1))
+        fig.suptitle(str(len(drawn)))  # a different image per draw
+        return fig
+
+    monkeypatch.setattr(ch, "plot_before_after", fake_plot)
     cfg = resolve(ch.SETTINGS, profile="smoke", seed=0, n_train=50, widget_steps=5)
     widget = ch.toy_widget(cfg, lim=3.0)
-    sliders = {c.description: c for c in widget.children if hasattr(c, "description")}
+    controls, image = widget.children
+    sliders = {c.description: c for c in controls.children}
     assert sliders["student width"].value == cfg.toy_student_width
+    first = bytes(image.value)
+    assert first.startswith(b"\x89PNG") and len(drawn) == 1  # drawn once when the cell runs
     sliders["student width"].value = 3  # reruns the toy with a narrower student
     assert drawn[-1][0] == (2, 3, 2)  # two records (before, after) of three 2-D nodes
     assert drawn[-1][1]["suptitle"].startswith("student width 3, seed 0: final loss")
     assert drawn[-1][1]["after_title"] == "after 5 steps"
+    assert bytes(image.value) != first  # the new figure replaced the image
 
 
 def test_l_shape_summary_counts_nodes_off_the_l_and_their_twins():

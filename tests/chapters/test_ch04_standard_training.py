@@ -412,3 +412,14 @@ def test_reading_and_shown_sentences_follow_the_shown_run():
     assert "paper's settings" in ch04.reading_markdown(resolve(ch04.SETTINGS, profile="paper",
                                                                seed=0), False)
     assert "`cpu` run recorded" in ch04.shown_markdown(cpu, False, "smoke")
+
+
+def test_gpu_profile_takes_minutes_on_the_reference_gpu():
+    from tsrobust import bench
+
+    gpu = resolve(ch04.SETTINGS, profile="gpu", seed=0)
+    minutes = bench.reference_minutes(ch04.run_flops(gpu))
+    assert 0.5 < minutes < 30, minutes  # "one GPU, minutes per chapter" (README)
+    one = resolve(ch04.SETTINGS, profile="gpu", seed=0, seeds=1, noise_seeds=1)
+    assert ch04.run_flops(gpu) == 3 * ch04.run_flops(one)  # 3 variants × 3 seeds vs 3 × 1
+    assert "minutes** on an A100-class GPU" in ch04.estimate_markdown(gpu)

@@ -514,3 +514,16 @@ def test_transfer_row_attacks_with_the_surrogate_and_scores_the_student():
         generator=gen(), subsets=subsets, precision=cfg.precision)
     assert table["transfer"] == pytest.approx(by_hand)
     assert table["transfer"][0] > table["linf_pgd"][0]
+
+
+def test_gpu_profile_takes_minutes_on_the_reference_gpu():
+    from tsrobust import bench
+
+    gpu = resolve(ch05.SETTINGS, profile="gpu", seed=0)
+    minutes = bench.reference_minutes(ch05.run_flops(gpu))
+    assert 1 < minutes < 30, minutes  # "one GPU, minutes per chapter" (README)
+    one_step = resolve(ch05.SETTINGS, profile="gpu", seed=0, at_steps=1)
+    assert ch05.run_flops(gpu) > 5 * ch05.run_flops(one_step)  # the AT students' PGD-40 dominate
+    assert "minutes** on an A100-class GPU" in ch05.estimate_markdown(gpu)
+    assert bench.reference_minutes(ch05.run_flops(resolve(ch05.SETTINGS, profile="paper",
+                                                          seed=0))) > 30  # the cluster's

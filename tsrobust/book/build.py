@@ -24,8 +24,10 @@ from pathlib import Path
 import plotly
 
 from tsrobust.book.browser_check import check_book
+from tsrobust.book.colab import pin_commit
 from tsrobust.io import atomic_write
 from tsrobust.params import PROFILES
+from tsrobust.results import git_commit
 
 BUILD = Path("_build")
 STATIC = Path(__file__).parent / "static"
@@ -145,7 +147,11 @@ def execute(notebook: Path, out: Path, parameters: dict, cwd: Path,
     source = notebook.with_suffix(".py")
     staged_input = cwd / BUILD / "input" / f"{notebook.stem}.ipynb"
     staged_input.parent.mkdir(parents=True, exist_ok=True)
-    jupytext.write(jupytext.read(source), staged_input, fmt="ipynb")
+    nb = jupytext.read(source)
+    for cell in nb.cells:  # the Colab cell clones the commit this book is built from
+        if cell.cell_type == "code" and 'BOOK_COMMIT = "HEAD"' in cell.source:
+            cell.source = pin_commit(cell.source, git_commit())
+    jupytext.write(nb, staged_input, fmt="ipynb")
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     papermill.execute_notebook(

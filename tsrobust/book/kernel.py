@@ -1,9 +1,13 @@
 """The Jupyter kernel client the book build executes notebooks with.
 
-A notebook client waits for each cell's reply by polling the kernel's sockets. With a widget cell
-(chapter 1's ``widgets.interactive``), that poll now and then misses the wake-up: the kernel has
-replied and is idle, yet the client sleeps until its timeout runs out, and then finds the reply
-waiting (jupyter/nbclient#312). Without a timeout it waits forever. :class:`SlicedChannel` polls
+A notebook client waits for each cell's reply by polling the kernel's sockets. With an ``Output``
+widget in a cell (``widgets.interactive`` has one), the client, playing that widget's front end,
+sends ``comm_msg`` updates on the shell socket while it polls the same socket for the reply, and
+that poll now and then misses the wake-up: the kernel has replied and is idle, yet the client
+sleeps until its timeout runs out, and then finds the reply waiting (jupyter/nbclient#312).
+Without a timeout it waits forever. The book's figures no longer use ``Output`` widgets
+(:func:`tsrobust.plotting.live_figure`), so a plain papermill run is safe; this client stays as
+the build's second guard. :class:`SlicedChannel` polls
 in slices of :data:`POLL_SLICE_S`, so a missed wake-up costs at most one slice. The overall
 timeout is kept: a slice that finds nothing just polls again until the deadline.
 

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from tsrobust import results
 from tsrobust import theory as th
 from tsrobust.params import Setting
-from tsrobust.plotting import add_frame_slider, plain_log_ticks
+from tsrobust.plotting import add_frame_slider, live_figure, plain_log_ticks
 from tsrobust.specialization import SPECIALIZED_NC, UNSPECIALIZED_NC, best_nc
 
 CHAPTER = "01_specialization_toys"
@@ -485,20 +485,20 @@ def plot_before_after(toy: dict, *, lim: float, after_title: str, suptitle: str,
 
 def toy_widget(cfg, *, lim: float):
     """Figure 1.4: sliders for the student width and the seed that retrain the 2-D toy
-    (``cfg.widget_steps`` steps on the CPU) and draw it before and after training."""
+    (``cfg.widget_steps`` steps on the CPU) and draw it before and after training
+    (:func:`tsrobust.plotting.live_figure`: it works under a plain papermill run, too)."""
 
     def rerun_toy(student_width, toy_seed):
         _, arrays = two_d_toy(
             teacher_width=cfg.toy_teacher_width, student_width=student_width,
             outputs=cfg.outputs, n_train=cfg.n_train, steps=cfg.widget_steps, lr=cfg.lr,
             records=1, seed=toy_seed, progress=False)
-        plot_before_after(arrays, lim=lim, after_title=f"after {cfg.widget_steps} steps",
-                          suptitle=f"student width {student_width}, seed {toy_seed}: final "
-                                   f"loss {arrays['loss'][-1]:.2g}",
-                          figsize=(9, 4.3), legend=False)
-        plt.show()
+        return plot_before_after(arrays, lim=lim, after_title=f"after {cfg.widget_steps} steps",
+                                 suptitle=f"student width {student_width}, seed {toy_seed}: "
+                                          f"final loss {arrays['loss'][-1]:.2g}",
+                                 figsize=(9, 4.3), legend=False)
 
-    return widgets.interactive(
+    return live_figure(
         rerun_toy,
         student_width=widgets.IntSlider(value=cfg.toy_student_width, min=1, max=40,
                                         continuous_update=False, description="student width"),

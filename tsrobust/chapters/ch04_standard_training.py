@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tsrobust import attacks, results
+from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
     ATTACK_ALPHA,
     ATTACK_EPS,
@@ -49,7 +49,7 @@ from tsrobust.chapters.cifar import (
     shown_run_markdown,
 )
 from tsrobust.data import CIFAR10, NOISE_STD
-from tsrobust.models import ConvNet, build_student
+from tsrobust.models import PRUNED_WIDTHS, ConvNet, build_student
 from tsrobust.params import PROFILES, Setting
 from tsrobust.runtime import choose_device, resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
@@ -736,3 +736,23 @@ def plot_rho_eps(runs):
     ax.set(title=f"First layer, logit student at epoch {v['epochs'][last]}: Pearson {scores}",
            xlabel="normalized correlation ρ_kj", ylabel="ε_in[k, j]")
     return fig
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of this chapter's students at ``cfg`` (:mod:`tsrobust.bench`): every variant and
+    seed trained for ``epochs`` on ``n_student`` images, and the ℓ∞ PGD of each checkpoint
+    (``attack_repeats`` × ``n_eval`` images × ``attack_steps``). Not counted: the oracle teacher
+    (chapter 3's, recorded once) and the specialization metrics (no attack, a few thousand
+    forward passes)."""
+    s, t = bench.layer_macs(build_student()), bench.layer_macs(ConvNet(PRUNED_WIDTHS))
+    per_seed = (bench.run_flops(s, t, images=cfg.n_student, epochs=cfg.epochs)
+                + len(cfg.checkpoints) * cfg.attack_repeats
+                * bench.attack_flops(s, t, images=cfg.n_eval, steps=cfg.attack_steps))
+    return sum(variant_seeds(cfg, v) for v in VARIANTS) * per_seed
+
+
+def estimate_markdown(cfg) -> str:
+    """How long this chapter's students take at ``cfg`` on the reference GPU (:func:`run_flops`,
+    :func:`tsrobust.bench.estimate_markdown`)."""
+    return bench.estimate_markdown(run_flops(cfg), f"Training and attacking the students of the "
+                                                   f"`{cfg.profile}` profile")

@@ -34,7 +34,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tsrobust import attacks, results
+from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
     ATTACK_ALPHA,
     ATTACK_EPS,
@@ -59,7 +59,13 @@ from tsrobust.chapters.cifar import (
     shown_run_markdown,
 )
 from tsrobust.data import CIFAR10, RESAMPLE_MODES
-from tsrobust.models import build_student
+from tsrobust.models import (
+    DEEP_PRUNED_WIDTHS,
+    DEEP_TEACHER_WIDTHS,
+    PRUNED_WIDTHS,
+    ConvNet,
+    build_student,
+)
 from tsrobust.params import PROFILES, Setting
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
@@ -1173,3 +1179,35 @@ def plot_deep(deep):
     fig.suptitle(f"5-layer network: AT (blue) vs ST (red), profile {deep.provenance['profile']}")
     fig.tight_layout()
     return fig
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of this chapter at ``cfg`` (:mod:`tsrobust.bench`): per seed the surrogate, the ST
+    and the AT student (``at_steps`` PGD steps per image and epoch); the augmented AT and ST
+    students (``augmentation``); the deep teacher and its AT and ST students (``deep``). Not
+    counted: the evaluation attacks of Table 1 (each checkpoint attacks ``n_eval`` images
+    ``repeats`` times with every attack) and the specialization metrics; so it is a lower bound.
+    """
+    s, t = bench.layer_macs(build_student()), bench.layer_macs(ConvNet(PRUNED_WIDTHS))
+    n, e = cfg.n_student, cfg.epochs
+    at = bench.run_flops(s, t, images=n, epochs=e, pgd_steps=cfg.at_steps)
+    st = bench.run_flops(s, t, images=n, epochs=e)
+    flops = cfg.seeds * (at + st + bench.run_flops(s, t, images=n, epochs=cfg.surrogate_epochs))
+    if cfg.augmentation:
+        flops += at + st
+    if cfg.deep:
+        sd = bench.layer_macs(build_student("deep"))
+        td = bench.layer_macs(ConvNet(DEEP_PRUNED_WIDTHS))
+        m = min(n, cfg.deep_n_train)
+        flops += bench.teacher_flops(bench.layer_macs(ConvNet(DEEP_TEACHER_WIDTHS)),
+                                     images=cfg.deep_n_train, epochs=cfg.deep_teacher_epochs)
+        flops += (bench.run_flops(sd, td, images=m, epochs=e, pgd_steps=cfg.at_steps)
+                  + bench.run_flops(sd, td, images=m, epochs=e))
+    return flops
+
+
+def estimate_markdown(cfg) -> str:
+    """How long this chapter's training takes at ``cfg`` on the reference GPU (:func:`run_flops`,
+    :func:`tsrobust.bench.estimate_markdown`)."""
+    return bench.estimate_markdown(run_flops(cfg), f"Training the students of the "
+                                                   f"`{cfg.profile}` profile")
