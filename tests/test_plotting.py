@@ -78,3 +78,27 @@ def test_live_figure_redraws_on_a_control_and_holds_no_output_widget():
     # a headless notebook client answers Output widgets on the kernel's shell socket, the
     # traffic that stalls a plain papermill run; a live figure has none
     assert not any(isinstance(w, widgets.Output) for w in _widget_tree(fig))
+
+
+def test_live_figure_shows_one_image_per_figure_when_draw_returns_several():
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    from tsrobust.plotting import live_figure
+
+    def draw(n):
+        figs = []
+        for k in range(3):
+            fig, ax = plt.subplots(figsize=(2, 2))
+            ax.set_title(f"{n} {k}")
+            figs.append(fig)
+        return figs
+
+    n = widgets.IntSlider(value=1, min=1, max=5)
+    box = live_figure(draw, n=n)
+    images = box.children[1:]
+    assert len(images) == 3 and all(isinstance(i, widgets.Image) for i in images)
+    first = [bytes(i.value) for i in images]
+    assert len(set(first)) == 3  # three different figures, in order
+    n.value = 4
+    assert all(bytes(i.value) != f for i, f in zip(images, first))

@@ -90,8 +90,8 @@ def figure_png(fig, dpi: int = LIVE_FIGURE_DPI) -> bytes:
 def live_figure(draw, **controls) -> widgets.VBox:
     """A figure that a reader redraws with sliders: ``controls`` (name → an ipywidgets control,
     e.g. ``IntSlider``) above an :class:`ipywidgets.Image` holding ``draw(**values)``, a
-    matplotlib figure, as a PNG. Moving a control calls ``draw`` with the controls' values and
-    replaces the image.
+    matplotlib figure, as a PNG (or one image per figure where ``draw`` returns a list of them).
+    Moving a control calls ``draw`` with the controls' values and replaces the image(s).
 
     The pattern every interactive matplotlib figure of the book follows, and why:
 
@@ -110,15 +110,20 @@ def live_figure(draw, **controls) -> widgets.VBox:
     - Keep ``draw`` cheap enough for a slider (seconds on a CPU) and make it return the figure
       (no ``plt.show()``); it is closed after it is drawn.
     """
-    image = widgets.Image(format="png", layout=widgets.Layout(max_width="100%"))
+    def figures() -> list:
+        drawn = draw(**{name: c.value for name, c in controls.items()})
+        return list(drawn) if isinstance(drawn, (list, tuple)) else [drawn]
+
+    images = [widgets.Image(value=figure_png(fig), format="png",
+                            layout=widgets.Layout(max_width="100%")) for fig in figures()]
 
     def redraw(_change=None):
-        image.value = figure_png(draw(**{name: c.value for name, c in controls.items()}))
+        for image, fig in zip(images, figures()):
+            image.value = figure_png(fig)
 
-    redraw()
     for control in controls.values():
         control.observe(redraw, names="value")
-    return widgets.VBox([widgets.HBox(list(controls.values())), image])
+    return widgets.VBox([widgets.HBox(list(controls.values())), *images])
 
 
 def add_frame_slider(fig, frames, labels, *, prefix: str, titles=None):

@@ -113,3 +113,12 @@ def test_claim_exact_loss_row():
 def test_claim_gap_shrinks_row_is_a_sanity_check():
     assert _verdict(_rows(sign=-1), "adversarial perturbations shrink") == results.SANITY_PASSES
     assert _verdict(_rows(sign=1), "adversarial perturbations shrink") == results.SANITY_FAILS
+
+
+def test_model_widget_holds_the_three_figures_as_images_and_no_output_widget():
+    import ipywidgets as widgets
+
+    box = ch.model_widget(resolve(ch.SETTINGS, profile="smoke", seed=0), grid=9)
+    images = [w for w in box.children if isinstance(w, widgets.Image)]
+    assert len(images) == 3 and all(bytes(i.value).startswith(b"\x89PNG") for i in images)
+    assert not any(isinstance(w, widgets.Output) for w in box.children)

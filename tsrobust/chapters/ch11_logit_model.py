@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from tsrobust import logit_model as lm
 from tsrobust import results
 from tsrobust.params import Setting
+from tsrobust.plotting import live_figure
 from tsrobust.results import Row, sanity_check, verdict
 
 CHAPTER = "11_logit_model"
@@ -336,19 +337,18 @@ def plot_threshold_curve(values: dict):
 
 def model_widget(cfg, *, grid: int = 61):
     """Sliders for N, ε_error and ε_adversarial that redraw Fig. C.1–C.3 (a coarse grid, so that
-    each change takes a second or two)."""
+    each change takes a second or two; :func:`tsrobust.plotting.live_figure`, so that it works
+    under a plain papermill run and shows its first figures in the static book)."""
 
     def redraw(n_classes, eps_error, eps_adversarial):
-        plot_constraints(n_classes, beta_max=cfg.beta_max, grid=grid)
-        plt.show()
         s = surfaces(n_classes, eps_error=eps_error, eps_adversarial=eps_adversarial,
                      beta_max=cfg.beta_max, grid=grid)
-        for which in ("loss", "relative"):
-            plot_surfaces(s, which=which, n=n_classes, eps_error=eps_error,
-                          eps_adversarial=eps_adversarial)
-            plt.show()
+        return [plot_constraints(n_classes, beta_max=cfg.beta_max, grid=grid),
+                *(plot_surfaces(s, which=which, n=n_classes, eps_error=eps_error,
+                                eps_adversarial=eps_adversarial)
+                  for which in ("loss", "relative"))]
 
-    return widgets.interactive(
+    return live_figure(
         redraw,
         n_classes=widgets.IntSlider(value=cfg.n_classes, min=3, max=100,
                                     continuous_update=False, description="N"),
