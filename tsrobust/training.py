@@ -6,7 +6,8 @@
   between student and teacher logits) or *label* training (cross-entropy to the teacher's argmax),
   optionally on augmented (§5.4) or noisy (§5.5, σ = 0.1) inputs, or on oracle-adversarial
   examples (Eq. 3, teacher-target: the student is fit to f*(x′) where x′ maximizes the ℓ2 distance
-  between the two nets' logits inside an ε-ball).
+  between the two nets' logits inside an ε-ball), or by confidence-calibrated adversarial training
+  (§5.6, :mod:`tsrobust.ccat`: soft labels that fade with the perturbation's size).
 - :func:`predict`, :func:`accuracy`, :func:`agreement_rate`: evaluation without gradients.
 - :func:`model_arrays` / :func:`model_from_arrays` / :func:`model_digest`: weights as named
   arrays for a recorded result, and a short hash that identifies them.
@@ -42,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tsrobust import attacks, results, runtime
+from tsrobust import attacks, ccat as ccat_lib, results, runtime
 from tsrobust.data import (
     CIFAR10,
     CROP_PADDING,
@@ -335,9 +336,27 @@ def _check_adversarial(adversarial):
     return dict(adversarial)
 
 
+def _check_ccat(ccat, target: str, adversarial):
+    if ccat is None:
+        return None
+    if not isinstance(ccat, dict) or set(ccat) != set(ccat_lib.CCAT_KEYS):
+        raise ValueError(
+            f"ccat must be None or a dict with exactly the keys {ccat_lib.CCAT_KEYS}, e.g. "
+            f"dict(eps=10/255, alpha=0.01, steps=10, rho=10, clean_fraction=0.5, "
+            f"random_radius=True); got {ccat!r}"
+        )
+    if adversarial is not None:
+        raise ValueError("choose adversarial (oracle-adversarial AT) or ccat (CCAT), not both")
+    if target != "label":
+        raise ValueError("CCAT trains the cross-entropy to (soft) teacher labels: use "
+                         "target='label' with ccat")
+    return dict(ccat)
+
+
 def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target: str = "logit",
                   epochs: int, lr: float, batch_size: int, augment: bool = False,
                   noise_std: float = 0.0, adversarial: dict | None = None,
+                  ccat: dict | None = None,
                   checkpoint_dir=None, checkpoint_epochs: Iterable[int] = (),
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
@@ -351,7 +370,10 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     alpha, steps)`` → oracle-adversarial training (Eq. 3, teacher-target): each batch is replaced
     by ``tsrobust.attacks.pgd`` maximizing the ℓ2 distance between student and teacher logits
     (random start; on a CPU its gradients are taken ``attacks.cpu_chunk`` images at a time), and
-    the student is fit to the teacher's output there.
+    the student is fit to the teacher's output there. ``ccat``: ``dict(eps, alpha, steps, rho,
+    clean_fraction, random_radius)`` → confidence-calibrated adversarial training (§5.6; with
+    ``target="label"``): each batch becomes :func:`tsrobust.ccat.ccat_batch`'s clean and
+    adversarial images and the student is fit to their soft labels by cross-entropy.
 
     ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9) at constant ``lr``. With both
     ``noise_std`` and ``adversarial``, the noisy batch is clipped to [0, 1] before the attack.
@@ -372,13 +394,14 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     if noise_std < 0:
         raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
     adversarial = _check_adversarial(adversarial)
+    ccat = _check_ccat(ccat, target, adversarial)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
     fmt = _memory_format(channels_last)
     student.to(device=device, memory_format=fmt)
     teacher.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
-    fixed_inputs = not augment and not noise_std and adversarial is None
+    fixed_inputs = not augment and not noise_std and adversarial is None and ccat is None
     with attacks.frozen(teacher):
         with _autocast(device, precision):
             fixed_targets = predict(teacher, x).float() if fixed_inputs else None
@@ -400,6 +423,16 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                              random_start=True, generator=generator, precision=precision,
                              chunk_size=attacks.cpu_chunk(xb, precision)).detach()
             student.train()
+        if ccat is not None:
+            student.eval()
+            if noise_std:
+                xb = xb.clamp(0, 1)
+            xb, soft = ccat_lib.ccat_batch(student, teacher, xb, generator=generator,
+                                           precision=precision, **ccat)
+            student.train()
+            with _autocast(device, precision):
+                s = student(xb.contiguous(memory_format=fmt)).float()
+            return ccat_lib.soft_cross_entropy(s, soft), None
         with _autocast(device, precision):
             if fixed_targets is not None:
                 t = fixed_targets[idx]
@@ -414,7 +447,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                "batch_size": batch_size, "augment": bool(augment), "noise_std": noise_std,
                "adversarial": adversarial, "optimizer": optimizer, "weight_decay": weight_decay,
                "bf16": precision == "bf16",  # the resolved precision (see train_teacher)
-               **({"resample": resample} if augment else {})}
+               **({"resample": resample} if augment else {}),
+               **({"ccat": ccat} if ccat is not None else {})}
     with attacks.frozen(teacher):
         return _fit(student, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                     lr_at=lambda e: lr, optimizer=optimizer, weight_decay=weight_decay,
@@ -422,7 +456,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                     device=device, checkpoint_dir=checkpoint_dir,
                     checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
                     run_key=run_key, progress=progress,
-                    desc=f"student ({target}{', adversarial' if adversarial else ''})")
+                    desc=f"student ({target}{', adversarial' if adversarial else ''}"
+                         f"{', CCAT' if ccat else ''})")
 
 
 # -- recorded weights and checkpoint folders -------------------------------------------------
