@@ -143,3 +143,22 @@ def test_train_student_refuses_a_bad_ccat_configuration():
         _train(_cfg(), target="logit")
     with pytest.raises(ValueError, match="not both"):
         _train(_cfg(), adversarial=dict(norm="linf", eps=EPS, alpha=0.01, steps=1))
+
+
+def test_train_student_fits_the_student_on_ccat_batch_images(monkeypatch):
+    """The hook must train on ccat_batch's images (not the clean batch it was given): a stand-in
+    returns blank images, and the student's first layer must see them in training."""
+    seen = []
+
+    def fake(student, teacher, x, **kw):
+        return torch.zeros_like(x), torch.full((len(x), 10), 0.1)
+
+    monkeypatch.setattr(ccat, "ccat_batch", fake)
+    student, teacher = _net(3), _net(4)
+    student.convs[0].register_forward_hook(
+        lambda mod, inp, out: seen.append((mod.training, bool((inp[0] == 0).all()))))
+    T.train_student(student, teacher, _images(16), target="label", epochs=1, lr=1e-2,
+                    batch_size=8, generator=torch.Generator().manual_seed(0), progress=False,
+                    ccat=_cfg())
+    trained = [blank for training, blank in seen if training]
+    assert trained and all(trained)

@@ -47,7 +47,6 @@ from tsrobust.chapters.cifar import (
     PCA_RANK,
     PRECISION,
     STUDENT_BATCH_SIZE,
-    STUDENT_IMAGES_DOC,
     STUDENT_LR,
     STUDENT_OPTIMIZER,
     record_for,
@@ -111,7 +110,10 @@ SETTINGS = {
     "n_test": Setting(int, smoke=1000, cpu=10_000, gpu=10_000, paper=10_000, min=1, max=10_000,
                       doc="CIFAR-10 test images (the pool robust accuracy is measured on)"),
     "n_student": Setting(int, smoke=1000, cpu=10_000, gpu=50_000, paper=50_000, min=1,
-                         max=50_000, doc=STUDENT_IMAGES_DOC.replace("20 000", "10 000")),
+                         max=50_000,
+                         doc="training images the students learn from: the first of the "
+                             "teacher's n_train (the cpu profile: 10 000, half of chapters "
+                             "4-5's, for the seven students per seed)"),
     "seeds": Setting(int, smoke=2, cpu=3, gpu=3, paper=3, min=1,
                      doc="every student is trained from seeds seed, seed + 1, …: their spread "
                          "is the noise the verdicts judge by (A.10: three initializations)"),
