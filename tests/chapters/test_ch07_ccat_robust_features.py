@@ -3,6 +3,8 @@ A.10 and A.11 on planted seeds (holding, failing, inconclusive)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import matplotlib
 import numpy as np
 import pytest
@@ -95,6 +97,16 @@ def test_chapter7_runs_end_to_end_at_toy_size(tmp_path, monkeypatch):
     rows = ch07.claim_rows([values], cfg)
     assert all(r.verdict in results.VERDICTS + results.SANITY_VERDICTS for r in rows)
     assert "| AT, 1 ep. |" in ch07.table4_markdown([values])
+    # what the notebook draws and says about a run, on this one (as a Result would carry it)
+    shown = [SimpleNamespace(values=values, arrays=arrays)]
+    cols = ch07.columns(cfg.rhos)
+    for fig in (ch07.plot_sorted_bnc(shown, cols, "t"), ch07.plot_eps_curves(shown, cols, "t"),
+                ch07.plot_grid(shown[0]), ch07.plot_rank([values]), ch07.plot_counts([values])):
+        assert fig.axes
+    for text in (ch07.seeds_markdown([values]), ch07.table5_markdown([values]),
+                 ch07.uniformity_markdown([values]), ch07.pipeline_markdown([values], cfg),
+                 ch07.reading_markdown(cfg, True), ch07.shown_markdown(cfg, True, "smoke")):
+        assert isinstance(text, str) and text
 
 
 # -- Table 4 and Figs. 11-12 ------------------------------------------------------------------
