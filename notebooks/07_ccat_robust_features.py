@@ -336,8 +336,9 @@ display(Markdown(ch07.reading_markdown(shown_cfg, own_run)))
 # %% [markdown]
 # ## Pipeline check: this build's run
 #
-# The run this build made (in CI, the `smoke` profile: a thousand images, two epochs, two-step
-# PGD, 200 robust-feature images) tests that the chapter's code runs end to end, not the paper.
+# The run this build made (in CI, the `smoke` profile: 500 images, one epoch (ST long two),
+# two-step PGD, 100 robust-feature images) tests that the chapter's code runs end to end, not the
+# paper.
 # Its numbers, and the verdicts its rows would get, compactly:
 
 # %%

@@ -109,7 +109,7 @@ SETTINGS = {
     "n_train": N_TRAIN,  # chapter 3's: the recorded teacher is reused
     "n_test": Setting(int, smoke=1000, cpu=10_000, gpu=10_000, paper=10_000, min=1, max=10_000,
                       doc="CIFAR-10 test images (the pool robust accuracy is measured on)"),
-    "n_student": Setting(int, smoke=1000, cpu=10_000, gpu=50_000, paper=50_000, min=1,
+    "n_student": Setting(int, smoke=500, cpu=10_000, gpu=50_000, paper=50_000, min=1,
                          max=50_000,
                          doc="training images the students learn from: the first of the "
                              "teacher's n_train (the cpu profile: 10 000, half of chapters "
@@ -117,9 +117,9 @@ SETTINGS = {
     "seeds": Setting(int, smoke=2, cpu=3, gpu=3, paper=3, min=1,
                      doc="every student is trained from seeds seed, seed + 1, …: their spread "
                          "is the noise the verdicts judge by (A.10: three initializations)"),
-    "epochs": Setting(int, smoke=2, cpu=4, gpu=30, paper=150, min=1,
+    "epochs": Setting(int, smoke=1, cpu=4, gpu=30, paper=150, min=1,
                       doc="epochs of AT, CCAT and the short ST student (§5.6, A.11: 150)"),
-    "st_long_epochs": Setting(int, smoke=4, cpu=8, gpu=60, paper=300, min=1,
+    "st_long_epochs": Setting(int, smoke=2, cpu=8, gpu=60, paper=300, min=1,
                               doc="epochs of the long ST student (A.11: 300); the short one is "
                                   "its checkpoint at `epochs`"),
     "optimizer": STUDENT_OPTIMIZER,  # as chapters 4-5
@@ -144,7 +144,7 @@ SETTINGS = {
                                   doc="attack each CCAT image inside r·ε, r ~ U(0, 1), so that "
                                       "λ(δ) spans [0, 1] (not in source A; False: inside ε, "
                                       "where nearly every target is uniform)"),
-    "n_rf": Setting(int, smoke=200, cpu=5000, gpu=50_000, paper=50_000, min=1, max=50_000,
+    "n_rf": Setting(int, smoke=100, cpu=5000, gpu=50_000, paper=50_000, min=1, max=50_000,
                     doc="targets x of the robust-feature dataset (the first of the students' "
                         "images)"),
     "rf_steps": Setting(int, smoke=10, cpu=40, gpu=200, paper=1000, min=0,
@@ -157,7 +157,7 @@ SETTINGS = {
     "rf_start": Setting(str, smoke="image", cpu="image", gpu="image", paper="image",
                         choices=rf.STARTS,
                         doc="where x_r starts: another training image, or uniform noise"),
-    "rft_epochs": Setting(int, smoke=10, cpu=8, gpu=30, paper=150, min=1,
+    "rft_epochs": Setting(int, smoke=5, cpu=8, gpu=30, paper=150, min=1,
                           doc="epochs of the RFT fine-tune on the n_rf robust-feature images "
                               "(n_rf × rft_epochs = n_student × (st_long_epochs − epochs): RFT "
                               "sees as many images as the long ST student's extra epochs)"),
