@@ -113,10 +113,10 @@
 # students, AT (50…300) 81.18 → 86.81 % and ST (300) 62.77 %: its AT numbers are none of
 # Table 1's rows, its ST number is Table 3's. We show it beside Table 1 below.
 #
-# **Elsewhere.** §5.4's in-plane and out-plane AT (Table 2, Fig. 7) is chapter 6.
-# Confidence-calibrated AT (CCAT, §5.6: Table 4, Figs. 11–12) and the appendix's specialization
-# ablation (A.10, Fig. 14) and robust-feature dataset (A.11: Table 5, Figs. 15–16) have no
-# chapter yet.
+# **Elsewhere.** §5.4's in-plane and out-plane AT (Table 2, Fig. 7) is chapter 6;
+# confidence-calibrated AT (CCAT, §5.6: Table 4, Figs. 11–12), the appendix's specialization
+# ablation (A.10, Fig. 14) and its robust-feature dataset (A.11: Table 5, Figs. 15–16) are
+# chapter 7.
 
 # %% tags=["remove-cell"]
 # On Colab: clone this book at its commit, install it and work inside the clone (committed

@@ -51,6 +51,7 @@ LOGITS = "tsrobust/logits.py"
 MANIFOLDS = "tsrobust/manifolds.py"
 CH06 = "tsrobust/chapters/ch06_in_out_plane_at.py"
 SPEC = "tsrobust/specialization.py"
+CH07 = "tsrobust/chapters/ch07_ccat_robust_features.py"
 
 
 @dataclass(frozen=True)
@@ -331,6 +332,38 @@ MUTANTS = [
            "                self.maxpool = nn.Identity()",
            "                self.maxpool = nn.MaxPool2d(3, 2, 1)",
            ("tests/test_models.py", "-k", "resnet")),
+    # -- CCAT, robust features, specialization counts (chapter 7) -----------------------------
+    Mutant("ccat: λ(δ) ignores ρ", "tsrobust/ccat.py",
+           "    return (1 - (norm / eps).clamp(max=1.0)).pow(rho)",
+           "    return (1 - (norm / eps).clamp(max=1.0))",
+           ("tests/test_ccat.py", "-k", "transition or calibrated")),
+    Mutant("ccat: ỹ mixes λ the wrong way round", "tsrobust/ccat.py",
+           "    return lam * onehot + (1 - lam) / num_classes",
+           "    return (1 - lam) * onehot + lam / num_classes",
+           ("tests/test_ccat.py", "-k", "calibrated or ccat_batch")),
+    Mutant("ccat: the CCAT images computed, the clean batch trained on", TRAINING,
+           "            xb, soft = ccat_lib.ccat_batch(student, teacher, xb, generator=generator,",
+           "            _, soft = ccat_lib.ccat_batch(student, teacher, xb, generator=generator,",
+           ("tests/test_ccat.py", "-k", "train_student")),
+    Mutant("robust features: x_r not projected onto [0, 1]", "tsrobust/robust_features.py",
+           "                x_r.clamp_(0, 1)", "                pass",
+           ("tests/test_robust_features.py",)),
+    Mutant("specialization: NC = 0.9 counts as specialized", "tsrobust/specialization.py",
+           "    return (torch.as_tensor(nc) > threshold).sum(0)",
+           "    return (torch.as_tensor(nc) >= threshold).sum(0)",
+           ("tests/test_specialization.py", "-k", "specialized_counts")),
+    Mutant("ch07: the rank correlation's direction reversed", CH07,
+           "                 results.direction_verdict(rho, m),",
+           "                 results.direction_verdict(-rho, m),",
+           ("tests/chapters/test_ch07_ccat_robust_features.py", "-k", "rank")),
+    Mutant("ch07: Table 5's order read backwards", CH07,
+           "    for a, b in zip(TABLE5_ORDER, TABLE5_ORDER[1:]):",
+           "    for a, b in zip(TABLE5_ORDER[1:], TABLE5_ORDER):",
+           ("tests/chapters/test_ch07_ccat_robust_features.py", "-k", "table5")),
+    Mutant("ch07: uniformity rejected when p is large", CH07,
+           "    rejected = [t for t in testable if t[\"p\"] < UNIFORMITY_P]",
+           "    rejected = [t for t in testable if t[\"p\"] > UNIFORMITY_P]",
+           ("tests/chapters/test_ch07_ccat_robust_features.py", "-k", "uniformity")),
     # -- the global RNG ----------------------------------------------------------------------
     Mutant("RNG: the ℓ2 start's direction from the global RNG", ATTACKS,
            "    if norm == \"l2\":  # a Gaussian direction scaled to a uniform radius, as "

@@ -326,3 +326,37 @@ def test_patch_subspace_split_rejects_bad_input():
         split.project(torch.zeros(1, 3, 8, 8), "both")
     with pytest.raises(ValueError, match="delta"):
         split.project(torch.zeros(1, 3, 9, 9), "in")
+
+
+def test_specialized_counts_on_a_planted_nc_matrix():
+    from tsrobust.specialization import specialized_counts
+
+    nc = torch.tensor([[0.95, 0.10, 0.91],   # student 0 specializes to teacher 0 and 2
+                       [0.92, 0.20, 0.30],   # student 1 to teacher 0
+                       [0.90, 0.85, 0.10],   # exactly 0.9 is not above it
+                       [0.00, 0.99, 0.00]])  # student 3 to teacher 1
+    assert specialized_counts(nc).tolist() == [2, 1, 1]
+    assert specialized_counts(nc, 0.8).tolist() == [3, 2, 1]
+
+
+def test_uniformity_test_against_scipy(reference):
+    from tsrobust.specialization import chi2_sf, uniformity_test
+
+    stats = reference("scipy.stats", "pip install scipy")
+    for counts in ([3, 3, 3, 3, 3], [9, 1, 0, 2, 3, 0, 1], [5, 4, 6, 5, 7, 3, 5, 5, 6, 4]):
+        stat, df, p = uniformity_test(counts)
+        ref = stats.chisquare(counts)
+        assert stat == pytest.approx(ref.statistic) and df == len(counts) - 1
+        assert p == pytest.approx(ref.pvalue, abs=0.01)
+    for df in (3, 10, 44):
+        for x in (0.5 * df, df, 2 * df):
+            assert chi2_sf(x, df) == pytest.approx(stats.chi2.sf(x, df), abs=0.01)
+
+
+def test_uniformity_test_tells_planted_concentrated_counts_from_even_ones():
+    from tsrobust.specialization import uniformity_test
+
+    assert uniformity_test([4] * 20)[2] == 1.0
+    assert uniformity_test([40] + [0] * 19)[2] < 1e-6
+    with pytest.raises(ValueError):
+        uniformity_test([0, 0, 0])

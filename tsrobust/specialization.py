@@ -7,6 +7,8 @@ activation vectors; for conv layers every (image, position) pair is one sample.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -476,3 +478,40 @@ class PatchSubspaceSplit:
         outside = ((z @ out_vecs) @ out_vecs.T) / root
         part = outside if side == "out" else delta.reshape(len(delta), -1).float() - outside
         return part.reshape(delta.shape).to(delta.dtype)
+
+
+# -- how student nodes spread over teacher nodes (appendix A.10, Fig. 14) ---------------------
+
+def specialized_counts(nc: torch.Tensor, threshold: float = SPECIALIZED_NC) -> torch.Tensor:
+    """For each teacher node j of one layer, how many student nodes specialize to it:
+    ``#{k : NC[k, j] > threshold}`` (A.10, Fig. 14: NC above 0.9). ``nc``: ``[K_s, K_t]``;
+    returns ``[K_t]`` int64. A student node correlated above the threshold with two teacher
+    nodes counts for both."""
+    return (torch.as_tensor(nc) > threshold).sum(0)
+
+
+def chi2_sf(x: float, df: int) -> float:
+    """P(χ²_df ≥ x), by the Wilson–Hilferty cube-root normal approximation (within about 0.01
+    of the exact tail for df ≥ 3, which is all :func:`uniformity_test` needs)."""
+    if isinstance(df, bool) or not isinstance(df, int) or df < 1:
+        raise ValueError(f"df must be an int ≥ 1, got {df!r}")
+    if x <= 0:
+        return 1.0
+    v = 2 / (9 * df)
+    z = ((x / df) ** (1 / 3) - (1 - v)) / math.sqrt(v)
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def uniformity_test(counts) -> tuple[float, int, float]:
+    """Are the ``counts`` (one per teacher node, e.g. summed over seeds) what student nodes
+    choosing teacher nodes uniformly at random would give? Pearson's χ² against equal
+    expected counts: ``X² = Σ_j (c_j − c̄)² / c̄`` with ``J − 1`` degrees of freedom. Returns
+    ``(X², df, p)``; ``p`` small means some teacher nodes are specialized to more often than
+    chance allows. Needs at least two nodes and a positive total."""
+    c = np.asarray([float(v) for v in counts], dtype=float)
+    if c.size < 2 or c.sum() <= 0:
+        raise ValueError("need at least two teacher nodes and at least one specialized node")
+    mean = c.mean()
+    stat = float(((c - mean) ** 2).sum() / mean)
+    df = int(c.size - 1)
+    return stat, df, chi2_sf(stat, df)

@@ -6,7 +6,8 @@
   between student and teacher logits) or *label* training (cross-entropy to the teacher's argmax),
   optionally on augmented (§5.4) or noisy (§5.5, σ = 0.1) inputs, or on oracle-adversarial
   examples (Eq. 3, teacher-target: the student is fit to f*(x′) where x′ maximizes the ℓ2 distance
-  between the two nets' logits inside an ε-ball).
+  between the two nets' logits inside an ε-ball), or by confidence-calibrated adversarial training
+  (§5.6, :mod:`tsrobust.ccat`: soft labels that fade with the perturbation's size).
 - :func:`train_classifier`: a classifier on data labels with source C's recipe (A.2: SGD,
   step schedule, crop + flip), standard or adversarially trained with label-based ℓ∞ PGD
   (:func:`label_pgd`).
@@ -46,7 +47,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tsrobust import attacks, results, runtime
+from tsrobust import attacks, ccat as ccat_lib, results, runtime
 from tsrobust.data import (
     CIFAR10,
     CROP_PADDING,
@@ -353,9 +354,27 @@ def _check_adversarial(adversarial, basis=None):
     return dict(adversarial)
 
 
+def _check_ccat(ccat, target: str, adversarial):
+    if ccat is None:
+        return None
+    if not isinstance(ccat, dict) or set(ccat) != set(ccat_lib.CCAT_KEYS):
+        raise ValueError(
+            f"ccat must be None or a dict with exactly the keys {ccat_lib.CCAT_KEYS}, e.g. "
+            f"dict(eps=10/255, alpha=0.01, steps=10, rho=10, clean_fraction=0.5, "
+            f"random_radius=True); got {ccat!r}"
+        )
+    if adversarial is not None:
+        raise ValueError("choose adversarial (oracle-adversarial AT) or ccat (CCAT), not both")
+    if target != "label":
+        raise ValueError("CCAT trains the cross-entropy to (soft) teacher labels: use "
+                         "target='label' with ccat")
+    return dict(ccat)
+
+
 def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target: str = "logit",
                   epochs: int, lr: float, batch_size: int, augment: bool = False,
                   noise_std: float = 0.0, adversarial: dict | None = None,
+                  ccat: dict | None = None,
                   checkpoint_dir=None, checkpoint_epochs: Iterable[int] = (),
                   on_checkpoint: Callable[[int, ConvNet], None] | None = None,
                   generator: torch.Generator, device="cpu", progress: bool = True,
@@ -374,7 +393,10 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     "out") and ``distance`` (:data:`tsrobust.specialization.SUBSPACE_DISTANCES`), each batch
     gets two PGD runs and the student is fit on the in-plane or out-of-plane one
     (:func:`tsrobust.attacks.pgd_in_out`, §5.4's Table 2), closer to or farther from
-    span(``basis``), U of the patch PCA.
+    span(``basis``), U of the patch PCA. ``ccat``: ``dict(eps, alpha, steps, rho,
+    clean_fraction, random_radius)`` → confidence-calibrated adversarial training (§5.6; with
+    ``target="label"``): each batch becomes :func:`tsrobust.ccat.ccat_batch`'s clean and
+    adversarial images and the student is fit to their soft labels by cross-entropy.
 
     ``optimizer`` (``"adam"`` or ``"sgd"`` with momentum 0.9) at constant ``lr``. With both
     ``noise_std`` and ``adversarial``, the noisy batch is clipped to [0, 1] before the attack.
@@ -396,6 +418,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     if noise_std < 0:
         raise ValueError(f"noise_std must be ≥ 0, got {noise_std}")
     adversarial = _check_adversarial(adversarial, basis)
+    ccat = _check_ccat(ccat, target, adversarial)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
     fmt = _memory_format(runtime.channels_last(device, precision) if channels_last is None
@@ -403,7 +426,7 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
     student.to(device=device, memory_format=fmt)
     teacher.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
-    fixed_inputs = not augment and not noise_std and adversarial is None
+    fixed_inputs = not augment and not noise_std and adversarial is None and ccat is None
     with attacks.frozen(teacher):
         with _autocast(device, precision):
             fixed_targets = predict(teacher, x).float() if fixed_inputs else None
@@ -435,6 +458,16 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                                  random_start=True, generator=generator, precision=precision,
                                  chunk_size=attacks.cpu_chunk(xb, precision)).detach()
             student.train()
+        if ccat is not None:
+            student.eval()
+            if noise_std:
+                xb = xb.clamp(0, 1)
+            xb, soft = ccat_lib.ccat_batch(student, teacher, xb, generator=generator,
+                                           precision=precision, **ccat)
+            student.train()
+            with _autocast(device, precision):
+                s = student(xb.contiguous(memory_format=fmt)).float()
+            return ccat_lib.soft_cross_entropy(s, soft), None
         with _autocast(device, precision):
             if fixed_targets is not None:
                 t = fixed_targets[idx]
@@ -452,7 +485,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                **({"resample": resample} if augment else {}),
                **({"basis": hashlib.sha1(torch.as_tensor(basis).double().cpu().numpy()
                                          .tobytes()).hexdigest()[:16]}
-                  if adversarial and "select" in adversarial else {})}
+                  if adversarial and "select" in adversarial else {}),
+               **({"ccat": ccat} if ccat is not None else {})}
     with attacks.frozen(teacher):
         return _fit(student, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                     lr_at=lambda e: lr, optimizer=optimizer, weight_decay=weight_decay,
@@ -460,7 +494,8 @@ def train_student(student: ConvNet, teacher: ConvNet, x: torch.Tensor, *, target
                     device=device, checkpoint_dir=checkpoint_dir,
                     checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
                     run_key=run_key, progress=progress,
-                    desc=f"student ({target}{', adversarial' if adversarial else ''})")
+                    desc=f"student ({target}{', adversarial' if adversarial else ''}"
+                         f"{', CCAT' if ccat else ''})")
 
 
 # -- a classifier on data labels, with or without adversarial training (source C) --------------
