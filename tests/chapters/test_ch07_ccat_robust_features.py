@@ -58,7 +58,7 @@ def _verdict(runs, text):
 # -- the run ------------------------------------------------------------------------------------
 
 def test_chapter7_settings_cross_checks():
-    for bad in (dict(n_student=3000), dict(n_rf=2000), dict(st_long_epochs=2),
+    for bad in (dict(n_student=3000), dict(n_rf=2000), dict(st_long_epochs=1),
                 dict(n_eval=5000), dict(rhos=[10, 10]), dict(rhos=[0, 10])):
         cfg = resolve(ch07.SETTINGS, profile="smoke", seed=0, **bad)
         with pytest.raises(ValueError):
@@ -114,17 +114,19 @@ def test_chapter7_runs_end_to_end_at_toy_size(tmp_path, monkeypatch):
 def test_ccat_rho10_row_holds_fails_and_needs_all_rhos_beaten():
     assert _verdict(_runs(), "ρ = 10 is the most robust") == "direction holds"
     assert _verdict(_runs({**HOLD, "CCAT_5": 0.55}), "ρ = 10 is the most robust") == "differs"
-    # a tie with one other ρ is no direction
-    assert _verdict(_runs({**HOLD, "CCAT_20": 0.52}), "ρ = 10 is the most robust") == "differs"
+    # a tie with one other ρ is no direction: the run cannot order them
+    assert _verdict(_runs({**HOLD, "CCAT_20": 0.52}),
+                    "ρ = 10 is the most robust") == "inconclusive"
 
 
 def test_at_beats_every_ccat_row():
     assert _verdict(_runs(), "AT is far more robust than every CCAT") == "direction holds"
-    assert _verdict(_runs({**HOLD, "CCAT_20": 0.85}),
+    assert _verdict(_runs({**HOLD, "CCAT_20": 0.90}),
                     "AT is far more robust than every CCAT") == "differs"
     # within one run's binomial noise (10 000 images: a margin of about 1.4 points) no direction
-    assert _verdict(_runs({**HOLD, "CCAT_10": 0.835}),
-                    "AT is far more robust than every CCAT") == "differs"
+    for tie in (0.835, 0.85):
+        assert _verdict(_runs({**HOLD, "CCAT_10": tie}),
+                        "AT is far more robust than every CCAT") == "inconclusive"
 
 
 def test_at_mbnc_and_eps_rows_against_the_best_ccat():
