@@ -91,19 +91,32 @@
 # steps × 4 runs) — about 4 M passes, under an hour on two CPU cores.
 
 # %% tags=["remove-cell"]
-# On Colab, install this book's package first (elsewhere, install it as the README says).
+# On Colab: clone this book at its commit, install it and work inside the clone (committed
+# records, chapter 3's teacher, the commit); elsewhere this cell does nothing.
 import importlib.util
+import os
 import subprocess
 import sys
 
-try:
-    import google.colab  # noqa: F401  (present only on Colab)
-    on_colab = True
-except ImportError:
-    on_colab = False
-if on_colab and importlib.util.find_spec("tsrobust") is None:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "tsrobust @ git+https://github.com/tsrobust/tsrobust"], check=True)
+BOOK_COMMIT = "HEAD"  # the commit the book was built from; HEAD: the default branch
+DRIVE_RESULTS = False  # Colab: True keeps results/ on Google Drive, past a recycled runtime
+if importlib.util.find_spec("google") and importlib.util.find_spec("google.colab"):
+    repo, git = "/content/tsrobust", ["git", "-C", "/content/tsrobust"]
+    if not os.path.isdir(repo):
+        subprocess.run(["git", "clone", "-q", "--depth", "1", "https://github.com/tsrobust/tsrobust", repo], check=True)
+        if BOOK_COMMIT != "HEAD":
+            subprocess.run(git + ["fetch", "-q", "--depth", "1", "origin", BOOK_COMMIT], check=True)
+            subprocess.run(git + ["checkout", "-q", "FETCH_HEAD"], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    os.chdir(repo)
+    sys.path.insert(0, repo)
+    if DRIVE_RESULTS:
+        from google.colab import drive
+
+        drive.mount("/content/drive")
+        os.environ["TSROBUST_RESULTS"] = "/content/drive/MyDrive/tsrobust-results"
+        if not os.path.isdir(os.environ["TSROBUST_RESULTS"]):
+            subprocess.run(["cp", "-r", "results", os.environ["TSROBUST_RESULTS"]], check=True)
 
 # %% tags=["parameters"]
 from typing import Optional  # None below means "the profile's value"
