@@ -856,3 +856,30 @@ def test_apgd_uses_only_its_generator_and_restores_the_model():
         attacks.apgd(model, x, y, loss="cw", eps=0.05)
     with pytest.raises(ValueError, match="norm must be one of"):
         attacks.apgd(model, x, y, eps=0.05, norm="l1")
+
+
+class _Flicker(nn.Module):
+    """A two-class model that is right on every call but one: on call ``flip`` it predicts
+    class 1 for every image (its logits still depend on x, so APGD has a gradient)."""
+
+    def __init__(self, flip: int):
+        super().__init__()
+        self.flip, self.calls = flip, 0
+
+    def forward(self, x):
+        self.calls += 1
+        bias = torch.tensor([0.0, 5.0] if self.calls == self.flip else [5.0, 0.0])
+        return 0.01 * x.flatten(1)[:, :2] + bias
+
+
+def test_apgd_an_image_misclassified_at_any_iterate_stays_broken():
+    # misclassified only at one iterate mid-run: it counts as broken, and its adversarial example
+    # is that iterate (not x, which the model classifies correctly)
+    x, y = torch.rand(3, 1, 4, 4), torch.zeros(3, dtype=torch.long)
+    for flip in (3, 4, 5):
+        model = _Flicker(flip)
+        x_adv = attacks.apgd(model, x, y, eps=0.1, steps=8,
+                             generator=torch.Generator().manual_seed(0))
+        assert model.calls > flip  # the flip happened before the last iterate
+        assert (x_adv != x).flatten(1).any(1).all(), flip
+        assert (x_adv - x).abs().max() <= 0.1 + 1e-6
