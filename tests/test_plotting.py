@@ -1,4 +1,5 @@
 import plotly.graph_objects as go
+import pytest
 
 from tsrobust.plotting import PlotlyFigure
 
@@ -102,3 +103,20 @@ def test_live_figure_shows_one_image_per_figure_when_draw_returns_several():
     assert len(set(first)) == 3  # three different figures, in order
     n.value = 4
     assert all(bytes(i.value) != f for i, f in zip(images, first))
+
+
+def test_seed_band_draws_the_mean_and_shades_one_sd_only_with_several_seeds():
+    import matplotlib.pyplot as plt
+
+    from tsrobust.plotting import seed_band
+
+    fig, ax = plt.subplots()
+    seed_band(ax, [[1.0, 2.0, 3.0], [3.0, 4.0, 5.0]], "--", color="r", label="two", start=0)
+    x, y = ax.lines[-1].get_data()
+    assert list(x) == [0, 1, 2] and list(y) == [2.0, 3.0, 4.0]
+    (band,) = ax.collections
+    lo, hi = band.get_paths()[0].vertices[:, 1].min(), band.get_paths()[0].vertices[:, 1].max()
+    assert lo == pytest.approx(2.0 - 2 ** 0.5) and hi == pytest.approx(4.0 + 2 ** 0.5)
+    seed_band(ax, [[1.0, 1.0]], color="b")  # one seed: a line from x = 1, nothing shaded
+    assert list(ax.lines[-1].get_data()[0]) == [1, 2] and len(ax.collections) == 1
+    plt.close(fig)

@@ -19,6 +19,7 @@ import uuid
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib import ticker
 
 PLOTLY_CDN = "https://cdn.plot.ly/plotly-{version}.min.js"
@@ -85,6 +86,20 @@ def figure_png(fig, dpi: int = LIVE_FIGURE_DPI) -> bytes:
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
+
+
+def seed_band(ax, curves, *args, color=None, start: int = 1, **kw):
+    """The mean of ``curves`` (one per seed, each over x = start, start + 1, …) as a line, ± its
+    standard deviation across seeds shaded when there are several; ``args``/``kw`` go to the
+    line (style, label)."""
+    curves = np.asarray(curves, dtype=float)
+    mean = curves.mean(0)
+    x = np.arange(start, start + len(mean))
+    ax.plot(x, mean, *args, color=color, **kw)
+    if len(curves) > 1:
+        sd = curves.std(0, ddof=1)
+        ax.fill_between(x, mean - sd, mean + sd, color=ax.lines[-1].get_color(), alpha=0.15,
+                        lw=0)
 
 
 def live_figure(draw, **controls) -> widgets.VBox:

@@ -142,3 +142,10 @@ def test_shown_run_sentence(tmp_path, monkeypatch):
                  {"pruned_widths": [45, 32, 32, 20], "test_accuracy_pruned": 0.712}, seconds=0)
     text = cifar.shown_run_markdown(cpu, False, "smoke", "big")
     assert "chapter 3's `cpu` teacher, pruned to 45-32-32-20, at 71.2 % test accuracy" in text
+
+
+def test_larger_profiles_sentence_lists_the_larger_profiles_in_order():
+    assert cifar.larger_profiles_sentence("smoke").startswith(
+        " The `cpu`, `gpu` and `paper` profiles run the same code at larger scale")
+    assert cifar.larger_profiles_sentence("gpu").startswith(" The `paper` profile runs")
+    assert cifar.larger_profiles_sentence("paper") == ""

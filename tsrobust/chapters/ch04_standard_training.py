@@ -25,32 +25,15 @@ import torch
 
 from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
-    ATTACK_ALPHA,
-    ATTACK_EPS,
-    ATTACK_STEPS,
-    EVAL_SEED_OFFSET,
-    MEASURES,
-    N_PCA,
-    N_TEST,
-    N_TRAIN,
-    PAPER_CHECKPOINTS,
-    PCA_RANK,
-    PRECISION,
-    STUDENT_BATCH_SIZE,
-    STUDENT_IMAGES_DOC,
-    STUDENT_LR,
-    STUDENT_OPTIMIZER,
-    epochs_note,
-    paper_epoch,
-    record_for,
-    scaled_checkpoints,
-    seed_config,
-    seed_name,
-    shown_run_markdown,
+    ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TEST, N_TRAIN,
+    PAPER_CHECKPOINTS, PCA_RANK, PRECISION, STUDENT_BATCH_SIZE, STUDENT_IMAGES_DOC, STUDENT_LR,
+    STUDENT_OPTIMIZER, epochs_note, larger_profiles_sentence, paper_epoch, record_for,
+    scaled_checkpoints, seed_config, seed_name, shown_run_markdown,
 )
 from tsrobust.data import CIFAR10, NOISE_STD
 from tsrobust.models import PRUNED_WIDTHS, ConvNet, build_student
-from tsrobust.params import PROFILES, Setting
+from tsrobust.params import Setting
+from tsrobust.plotting import seed_band
 from tsrobust.runtime import choose_device, resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
 from tsrobust.training import (
@@ -578,7 +561,6 @@ def reading_markdown(shown_cfg, own_run: bool) -> str:
     if results.at_paper_scale(shown_cfg, SETTINGS):
         return ("This run has the paper's settings: its numbers can reproduce Table 3's, and "
                 "its directions are judged by the spread of its seeds.")
-    larger = PROFILES[PROFILES.index(shown_cfg.profile) + 1:]
     text = (f"This `{shown_cfg.profile}` run trains its students for {shown_cfg.epochs} epochs "
             f"on {shown_cfg.n_student} images, the paper's for up to 300 on 50,000: its students "
             f"are far earlier in training than any of the paper's checkpoints, so it cannot "
@@ -588,13 +570,7 @@ def reading_markdown(shown_cfg, own_run: bool) -> str:
         text += (" In the smoke profile the teacher itself is short-trained (a weak teacher has "
                  "low-contrast logits, and its students agree with it on most clean images "
                  "within an epoch or two), so these rows test the pipeline more than the paper.")
-    if larger:
-        names = [f"`{p}`" for p in larger]
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        text += (" The " + listed + " profile"
-                 + ("s run" if len(larger) > 1 else " runs") + " the same code at larger scale; "
-                 "a run of one records its results, and this chapter then leads with it.")
-    return text
+    return text + larger_profiles_sentence(shown_cfg.profile)
 
 
 def pipeline_markdown(own: dict[str, list[dict]], cfg) -> str:
@@ -617,17 +593,6 @@ def pipeline_markdown(own: dict[str, list[dict]], cfg) -> str:
 
 def _shades(cmap, n):
     return [cmap(x) for x in np.linspace(0.45, 1.0, n)]
-
-
-def _band(ax, curves, style, color, label=None):
-    """The mean of ``curves`` (one per seed) as a line, their ±sd as a shaded band."""
-    curves = np.asarray(curves, dtype=float)
-    mean = curves.mean(0)
-    ax.plot(mean, style, color=color, label=label)
-    if len(curves) > 1:
-        sd = curves.std(0, ddof=1)
-        ax.fill_between(np.arange(len(mean)), mean - sd, mean + sd, color=color, alpha=0.15,
-                        lw=0)
 
 
 def plot_robust_accuracy(runs):
@@ -661,11 +626,11 @@ def plot_sorted_bnc(runs):
     for variant, cmap, ls in (("logit", plt.cm.Blues, "-"), ("label", plt.cm.Reds, "--")):
         for l, ax in enumerate(axes):
             for i, (c, e) in enumerate(zip(_shades(cmap, len(epochs)), epochs)):
-                _band(ax, [r.arrays[f"sorted_bnc_{l}"][i] for r in runs[variant]], ls, c,
-                      f"{variant}, epoch {e}" if l == 0 else None)
+                seed_band(ax, [r.arrays[f"sorted_bnc_{l}"][i] for r in runs[variant]], ls,
+                          color=c, label=f"{variant}, epoch {e}" if l == 0 else None, start=0)
     for l, ax in enumerate(axes):
-        _band(ax, [r.arrays[f"init_sorted_bnc_{l}"] for r in runs["logit"]], ":", "gray",
-              "untrained students" if l == 0 else None)
+        seed_band(ax, [r.arrays[f"init_sorted_bnc_{l}"] for r in runs["logit"]], ":",
+                  color="gray", label="untrained students" if l == 0 else None, start=0)
         ax.set(title=f"layer {l}", xlabel="teacher node (sorted)",
                ylabel="best NC" if l == 0 else None)
     fig.legend(loc="lower center", ncol=2 * len(epochs) + 1, fontsize=8,
@@ -704,16 +669,19 @@ def plot_eps_curves(runs, pairs, title: str):
     epochs = runs["logit"][0].values["epochs"]
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
     first = runs[pairs[0][0]]  # every variant starts from the same students
-    _band(axes[0], [r.arrays["init_eps_in_curve"] for r in first], ":", "gray",
-          "untrained students")
-    _band(axes[1], [r.arrays["init_eps_out_curve"] for r in first], ":", "gray")
+    seed_band(axes[0], [r.arrays["init_eps_in_curve"] for r in first], ":", color="gray",
+              label="untrained students", start=0)
+    seed_band(axes[1], [r.arrays["init_eps_out_curve"] for r in first], ":", color="gray",
+              start=0)
     for variant, cmap, ls in pairs:
         recs = runs[variant]
         for c, i in zip(_shades(cmap, len(epochs)), range(len(epochs))):
             lab = f"{variant.replace('_', ' + ')}, epoch {epochs[i]} ({len(recs)} seed" + (
                 "s)" if len(recs) > 1 else ")")
-            _band(axes[0], [r.arrays["eps_in_curve"][i] for r in recs], ls, c, lab)
-            _band(axes[1], [r.arrays["eps_out_curve"][i] for r in recs], ls, c)
+            seed_band(axes[0], [r.arrays["eps_in_curve"][i] for r in recs], ls, color=c,
+                      label=lab, start=0)
+            seed_band(axes[1], [r.arrays["eps_out_curve"][i] for r in recs], ls, color=c,
+                      start=0)
     axes[0].set(title="ε_in of each teacher node's best-NC student",
                 xlabel="teacher node (sorted)", ylabel="ε")
     axes[1].set(title="ε_out of each teacher node's best-NC student",

@@ -36,27 +36,10 @@ import torch
 
 from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
-    ATTACK_ALPHA,
-    ATTACK_EPS,
-    ATTACK_STEPS,
-    EVAL_SEED_OFFSET,
-    MEASURES,
-    N_PCA,
-    N_TRAIN,
-    PAPER_CHECKPOINTS,
-    PCA_RANK,
-    PRECISION,
-    STUDENT_BATCH_SIZE,
-    STUDENT_IMAGES_DOC,
-    STUDENT_LR,
-    STUDENT_OPTIMIZER,
-    oracle_teacher,
-    paper_epoch,
-    record_for,
-    scaled_checkpoints,
-    seed_config,
-    seed_name,
-    shown_run_markdown,
+    ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TRAIN,
+    PAPER_CHECKPOINTS, PCA_RANK, PRECISION, STUDENT_BATCH_SIZE, STUDENT_IMAGES_DOC, STUDENT_LR,
+    STUDENT_OPTIMIZER, larger_profiles_sentence, oracle_teacher, paper_epoch, record_for,
+    scaled_checkpoints, seed_config, seed_name, shown_run_markdown,
 )
 from tsrobust.data import CIFAR10, RESAMPLE_MODES
 from tsrobust.models import (
@@ -66,7 +49,8 @@ from tsrobust.models import (
     ConvNet,
     build_student,
 )
-from tsrobust.params import PROFILES, Setting
+from tsrobust.params import Setting
+from tsrobust.plotting import seed_band
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
 from tsrobust.training import (
@@ -938,18 +922,6 @@ def _curve(ax, curve, *args, **kw):
     ax.plot(np.arange(1, len(curve) + 1), curve, *args, **kw)
 
 
-def _band(ax, curves, *args, color=None, **kw):
-    """The mean of ``curves`` (one per seed) as a line, ± sd shaded when there are several."""
-    curves = np.asarray(curves, dtype=float)
-    mean = curves.mean(0)
-    x = np.arange(1, len(mean) + 1)
-    ax.plot(x, mean, *args, color=color, **kw)
-    if len(curves) > 1:
-        sd = curves.std(0, ddof=1)
-        ax.fill_between(x, mean - sd, mean + sd, color=ax.lines[-1].get_color(), alpha=0.15,
-                        lw=0)
-
-
 def _at_shades(n: int):
     return plt.cm.Blues(np.linspace(0.4, 1.0, n))
 
@@ -964,10 +936,10 @@ def plot_sorted_bnc(t1s):
     fig, axes = plt.subplots(1, n_layers, figsize=(3.2 * n_layers, 3.4), sharey=True)
     for l, ax in enumerate(axes):
         for col, color in zip(at_cols, _at_shades(len(at_cols))):
-            _band(ax, [t.arrays[f"{col}__sorted_bnc_{l}"] for t in t1s], color=color, label=col)
-        _band(ax, [t.arrays[f"{st_col}__sorted_bnc_{l}"] for t in t1s], "--", color="r",
+            seed_band(ax, [t.arrays[f"{col}__sorted_bnc_{l}"] for t in t1s], color=color, label=col)
+        seed_band(ax, [t.arrays[f"{st_col}__sorted_bnc_{l}"] for t in t1s], "--", color="r",
               label=st_col)
-        _band(ax, [t.arrays[f"{INIT}__sorted_bnc_{l}"] for t in t1s], ":", color="gray",
+        seed_band(ax, [t.arrays[f"{INIT}__sorted_bnc_{l}"] for t in t1s], ":", color="gray",
               label="untrained")
         ax.set_title(f"layer {l}")
         ax.set_xlabel("teacher node (sorted)")
@@ -999,11 +971,11 @@ def plot_eps_curves(t1s):
     at_cols, st_col = cols[:-1], cols[-1]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, eps in zip(axes, ("eps_in", "eps_out")):
-        _band(ax, [t.arrays[f"{INIT}__{eps}"] for t in t1s], ":", color="gray",
+        seed_band(ax, [t.arrays[f"{INIT}__{eps}"] for t in t1s], ":", color="gray",
               label="untrained")
         for col, color in zip(at_cols, _at_shades(len(at_cols))):
-            _band(ax, [t.arrays[f"{col}__{eps}"] for t in t1s], color=color, label=col)
-        _band(ax, [t.arrays[f"{st_col}__{eps}"] for t in t1s], "--", color="r", label=st_col)
+            seed_band(ax, [t.arrays[f"{col}__{eps}"] for t in t1s], color=color, label=col)
+        seed_band(ax, [t.arrays[f"{st_col}__{eps}"] for t in t1s], "--", color="r", label=st_col)
         ax.set_title(f"$\\epsilon_{{{eps[4:]}}}$ of each teacher node's best student")
         ax.set_xlabel("teacher node (sorted by the value)")
     axes[0].set_ylabel("ε (normalized filters)")
@@ -1113,14 +1085,7 @@ def reading_markdown(shown_cfg, own_run: bool) -> str:
         text += (" At the smoke scale the students have only begun to specialize and the "
                  "differences between AT and ST are of the order of the evaluation noise: the "
                  "run shows that the pipeline works end to end, not whether the claims hold.")
-    larger = PROFILES[PROFILES.index(shown_cfg.profile) + 1:]
-    if larger:
-        names = [f"`{p}`" for p in larger]
-        listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        text += (" The " + listed + " profile"
-                 + ("s run" if len(larger) > 1 else " runs") + " the same code at larger scale; "
-                 "a run of one records its results, and this chapter then leads with it.")
-    return text
+    return text + larger_profiles_sentence(shown_cfg.profile)
 
 
 def pipeline_markdown(own: list[dict], cfg) -> str:

@@ -37,27 +37,13 @@ from tqdm.auto import tqdm
 
 from tsrobust import attacks, results
 from tsrobust.chapters.cifar import (
-    ATTACK_ALPHA,
-    ATTACK_EPS,
-    ATTACK_STEPS,
-    EVAL_SEED_OFFSET,
-    MEASURES,
-    N_PCA,
-    N_TRAIN,
-    PCA_RANK,
-    PRECISION,
-    STUDENT_BATCH_SIZE,
-    STUDENT_IMAGES_DOC,
-    STUDENT_LR,
-    STUDENT_OPTIMIZER,
-    record_for,
-    seed_config,
-    seed_name,
-    shown_run_markdown,
+    ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TRAIN, PCA_RANK,
+    PRECISION, STUDENT_BATCH_SIZE, STUDENT_IMAGES_DOC, STUDENT_LR, STUDENT_OPTIMIZER,
+    larger_profiles_sentence, record_for, seed_config, seed_name, shown_run_markdown,
 )
 from tsrobust.data import CIFAR10
 from tsrobust.models import build_student
-from tsrobust.params import PROFILES, Setting
+from tsrobust.params import Setting
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import (
     SPLIT_THRESHOLD,
@@ -564,7 +550,7 @@ def split_markdown(t2s: list[dict]) -> str:
     space the projected attack uses."""
     v = t2s[0]
     how = v["in_out_distance"]
-    lines = [f"| student | in-plane | out-of-plane | standard | relative gap (out − in)/in | "
+    lines = ["| student | in-plane | out-of-plane | standard | relative gap (out − in)/in | "
              f"off-subspace share of the standard δ |", "|---|---|---|---|---|---|"]
     for col in v["columns"]:
         d = v["distance"][col]
@@ -647,12 +633,7 @@ def reading_markdown(shown_cfg, own_run: bool) -> str:
         text += (" At the smoke scale the students have barely begun to learn and the "
                  "differences are of the order of the evaluation noise: the run shows that the "
                  "pipeline works end to end, not whether the claims hold.")
-    larger = PROFILES[PROFILES.index(shown_cfg.profile) + 1:]
-    if larger:
-        text += (" The " + ", ".join(f"`{p}`" for p in larger) + " profile"
-                 + ("s run" if len(larger) > 1 else " runs") + " the same code at larger "
-                 "scale; a run of one records its results, and this chapter then leads with it.")
-    return text
+    return text + larger_profiles_sentence(shown_cfg.profile)
 
 
 def pipeline_markdown(own: list[dict], cfg) -> str:

@@ -37,26 +37,14 @@ from tsrobust import attacks, results
 from tsrobust import robust_features as rf
 from tsrobust.ccat import CLEAN_FRACTION
 from tsrobust.chapters.cifar import (
-    ATTACK_ALPHA,
-    ATTACK_EPS,
-    ATTACK_STEPS,
-    EVAL_SEED_OFFSET,
-    MEASURES,
-    N_PCA,
-    N_TRAIN,
-    PCA_RANK,
-    PRECISION,
-    STUDENT_BATCH_SIZE,
-    STUDENT_LR,
-    STUDENT_OPTIMIZER,
-    record_for,
-    seed_config,
-    seed_name,
-    shown_run_markdown,
+    ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TRAIN, PCA_RANK,
+    PRECISION, STUDENT_BATCH_SIZE, STUDENT_LR, STUDENT_OPTIMIZER, larger_profiles_sentence,
+    record_for, seed_config, seed_name, shown_run_markdown,
 )
 from tsrobust.data import CIFAR10
 from tsrobust.models import build_student
-from tsrobust.params import PROFILES, Setting
+from tsrobust.params import Setting
+from tsrobust.plotting import seed_band
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import (
     SPECIALIZED_NC,
@@ -636,18 +624,6 @@ def uniformity_markdown(runs: list[dict]) -> str:
 
 # -- figures ----------------------------------------------------------------------------------
 
-def _band(ax, curves, *args, color=None, **kw):
-    """Mean of ``curves`` (one per seed) as a line, ± sd shaded when there are several."""
-    curves = np.asarray(curves, dtype=float)
-    mean = curves.mean(0)
-    x = np.arange(1, len(mean) + 1)
-    ax.plot(x, mean, *args, color=color, **kw)
-    if len(curves) > 1:
-        sd = curves.std(0, ddof=1)
-        ax.fill_between(x, mean - sd, mean + sd, color=ax.lines[-1].get_color(), alpha=0.15,
-                        lw=0)
-
-
 STYLES = {AT: ("-", "k"), ST_SHORT: ("--", "tab:red"), ST_LONG: ("-", "tab:red"),
           RFT: ("-", "tab:green")}
 
@@ -669,9 +645,9 @@ def plot_sorted_bnc(shown, cols, title: str):
     for l, ax in enumerate(axes):
         for c in cols:
             ls, color = _style(c, ccats)
-            _band(ax, [r.arrays[f"{c}__sorted_bnc_{l}"] for r in shown], ls, color=color,
+            seed_band(ax, [r.arrays[f"{c}__sorted_bnc_{l}"] for r in shown], ls, color=color,
                   label=label(c, v0))
-        _band(ax, [r.arrays[f"{INIT}__sorted_bnc_{l}"] for r in shown], ":", color="gray",
+        seed_band(ax, [r.arrays[f"{INIT}__sorted_bnc_{l}"] for r in shown], ":", color="gray",
               label="untrained")
         ax.set_title(f"layer {l}")
         ax.set_xlabel("teacher node (sorted)")
@@ -689,11 +665,11 @@ def plot_eps_curves(shown, cols, title: str):
     ccats = [c for c in v0["columns"] if c.startswith("CCAT_")]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, eps in zip(axes, ("eps_in", "eps_out")):
-        _band(ax, [r.arrays[f"{INIT}__{eps}"] for r in shown], ":", color="gray",
+        seed_band(ax, [r.arrays[f"{INIT}__{eps}"] for r in shown], ":", color="gray",
               label="untrained")
         for c in cols:
             ls, color = _style(c, ccats)
-            _band(ax, [r.arrays[f"{c}__{eps}"] for r in shown], ls, color=color,
+            seed_band(ax, [r.arrays[f"{c}__{eps}"] for r in shown], ls, color=color,
                   label=label(c, v0))
         ax.set_title(f"$\\epsilon_{{{eps[4:]}}}$ of each teacher node's best student")
         ax.set_xlabel("teacher node (sorted by the value)")
@@ -788,12 +764,7 @@ def reading_markdown(shown_cfg, own_run: bool) -> str:
     if own_run and shown_cfg.profile == "smoke":
         text += (" At the smoke scale the students have barely begun to learn: the run shows "
                  "that the pipeline works end to end, not whether the claims hold.")
-    larger = PROFILES[PROFILES.index(shown_cfg.profile) + 1:]
-    if larger:
-        names = " and ".join(f"`{p}`" for p in larger)
-        text += (f" The {names} profiles run the same code at larger scale; a recorded run of "
-                 "one becomes what this chapter leads with.")
-    return text
+    return text + larger_profiles_sentence(shown_cfg.profile)
 
 
 def pipeline_markdown(own: list[dict], cfg) -> str:

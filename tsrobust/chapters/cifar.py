@@ -37,7 +37,7 @@ from tsrobust.models import (
     kept_channels,
     prune_by_fanout,
 )
-from tsrobust.params import Setting, resolve
+from tsrobust.params import PROFILES, Setting, resolve
 from tsrobust.runtime import PRECISIONS, choose_device, resolve_precision
 from tsrobust.training import (
     OPTIMIZERS,
@@ -195,6 +195,18 @@ def epochs_note(epoch: int, paper: int) -> str:
 
 
 # -- the run a chapter shows ----------------------------------------------------------------------
+
+def larger_profiles_sentence(profile: str) -> str:
+    """The sentence a CIFAR chapter ends its reading of a run with: which profiles run the same
+    code at larger scale than ``profile`` (none after ``paper``: then empty)."""
+    larger = [f"`{p}`" for p in PROFILES[PROFILES.index(profile) + 1:]]
+    if not larger:
+        return ""
+    listed = larger[0] if len(larger) == 1 else ", ".join(larger[:-1]) + " and " + larger[-1]
+    return (f" The {listed} profile" + ("s run" if len(larger) > 1 else " runs")
+            + " the same code at larger scale; a run of one records its results, and this "
+              "chapter then leads with it.")
+
 
 def shown_run_markdown(shown_cfg, own_run: bool, build_profile: str, scale: str) -> str:
     """The sentence that says which run a chapter of 4–5 shows: the largest recorded one (with
