@@ -10,7 +10,8 @@ recorded with provenance.
   the run), the logits on the first ``n_logit_train`` training images and on the test images;
   the validation and test accuracies; the adversarial accuracy per evaluated test image (§3:
   APGD-CE then APGD-DLR) at :func:`eval_epochs`; and, when asked, the weights at the teacher
-  epochs of Fig. A.6 (:func:`teacher_epochs`; chapter 10 distils from them).
+  epochs of Fig. A.6 (AT) or the distillation epoch (ST) (:func:`kept_epochs`; chapter 10
+  distils from them).
 - :func:`network_at`: the recorded weights of one of those epochs as a model.
 
 Chapter 9 records the networks; chapter 10 loads its teacher from the same record (training it
@@ -151,6 +152,14 @@ def eval_epochs(kind: str, cfg) -> tuple[int, ...]:
     return teacher_epochs(cfg) if kind == "at" else (cfg.epochs,)
 
 
+def kept_epochs(kind: str, cfg) -> tuple[int, ...]:
+    """Epochs whose weights a record made with ``keep_weights`` holds: the teacher epochs for AT
+    (Fig. A.6), the distillation epoch for ST (the hybrid targets of §4.2 take the ST network's
+    logit order at the teacher's epoch)."""
+    _check_kind(kind)
+    return teacher_epochs(cfg) if kind == "at" else (distillation_epoch(cfg),)
+
+
 def _check_kind(kind: str):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -194,8 +203,6 @@ def trained_network(kind: str, cfg, data: CIFAR10, *, keep_weights: bool = False
     (``weights_e<E>__…``). Returns the :class:`tsrobust.results.Result`.
     """
     _check_kind(kind)
-    if keep_weights and kind != "at":
-        raise ValueError("keep_weights is for AT networks (the distillation teachers)")
     if cfg.n_logit_train > cfg.n_train - 10 * cfg.holdout_per_class:
         raise ValueError(f"n_logit_train={cfg.n_logit_train} exceeds the training split "
                          f"({cfg.n_train} images less {cfg.holdout_per_class} per class)")
@@ -206,7 +213,7 @@ def trained_network(kind: str, cfg, data: CIFAR10, *, keep_weights: bool = False
     folder = checkpoint_folder(cfg.profile, NETWORK_CHAPTER, name)
     snaps = snapshot_epochs(cfg)
     evals = eval_epochs(kind, cfg)
-    kept = teacher_epochs(cfg) if keep_weights else ()
+    kept = kept_epochs(kind, cfg) if keep_weights else ()
 
     def compute():
         train_idx, val_idx = split(cfg, data)
