@@ -199,8 +199,8 @@ def trained_network(kind: str, cfg, data: CIFAR10, *, keep_weights: bool = False
     each of the first ``n_eval`` test images survives APGD-CE then APGD-DLR at ε ``at_eps``
     (``robust_e<E>``; starts drawn from a generator seeded ``seed + 2000 + E``). Initial
     weights and batches come from ``seed +`` :data:`KIND_SEED_OFFSET`. With
-    ``keep_weights`` (AT only) the weights at :func:`teacher_epochs` are recorded too
-    (``weights_e<E>__…``). Returns the :class:`tsrobust.results.Result`.
+    ``keep_weights`` the weights at :func:`kept_epochs` are recorded too (``weights_e<E>__…``;
+    :func:`network_at` rebuilds them). Returns the :class:`tsrobust.results.Result`.
     """
     _check_kind(kind)
     if cfg.n_logit_train > cfg.n_train - 10 * cfg.holdout_per_class:
