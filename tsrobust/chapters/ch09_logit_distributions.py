@@ -825,7 +825,7 @@ def plot_overlap(analysis: dict):
         for suffix, ls in (("", "-"), ("_perm", "--")):
             rows = analysis["overlaps"][name + suffix]
             if rows:
-                _band(ax, k, rows, color, ls, _label(name + suffix))
+                _band(ax, k, rows, color, ls, _label("ao_" + name + suffix))
     ax.set_xticks(k)
     ax.set_xlabel("depth k")
     ax.set_ylabel("AO@k")
