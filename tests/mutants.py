@@ -52,6 +52,8 @@ MANIFOLDS = "tsrobust/manifolds.py"
 CH06 = "tsrobust/chapters/ch06_in_out_plane_at.py"
 SPEC = "tsrobust/specialization.py"
 CH07 = "tsrobust/chapters/ch07_ccat_robust_features.py"
+CH09 = "tsrobust/chapters/ch09_logit_distributions.py"
+RESNETS = "tsrobust/chapters/resnets.py"
 
 
 @dataclass(frozen=True)
@@ -364,6 +366,37 @@ MUTANTS = [
            "    rejected = [t for t in testable if t[\"p\"] < UNIFORMITY_P]",
            "    rejected = [t for t in testable if t[\"p\"] > UNIFORMITY_P]",
            ("tests/chapters/test_ch07_ccat_robust_features.py", "-k", "uniformity")),
+    Mutant("ch09: no seed's networks keep their weights (chapter 10 finds no teacher)", CH09,
+           "keep_weights=k == 0,", "keep_weights=False,",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "record_networks")),
+    Mutant("ch09: a paired claim's differences taken the wrong way round", CH09,
+           "        diffs = np.asarray([x - y for x, y in pairs",
+           "        diffs = np.asarray([y - x for x, y in pairs",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "claim")),
+    Mutant("ch09: an AT network's AT–AT rank share counts its zero with itself", CH09,
+           "    per_seed[\"rank_at_at\"] = [float(np.mean([matrix[i, j] for j in at_idx if j != i]))",
+           "    per_seed[\"rank_at_at\"] = [float(np.mean([matrix[i, j] for j in at_idx]))",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "rank_shares")),
+    Mutant("ch09: Fig. 2B's above/below-median split reversed", CH09,
+           "        hi = g > np.median(g)", "        hi = g <= np.median(g)",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "gap_bins")),
+    Mutant("ch09: Table 1's AT network taken at its last epoch, not at epoch 40 scaled", CH09,
+           "    epochs = {\"st\": cfg.epochs, \"at\": resnets.distillation_epoch(cfg)}",
+           "    epochs = {\"st\": cfg.epochs, \"at\": cfg.epochs}",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "table1")),
+    Mutant("ch09: a number reproduced at any scale", CH09,
+           "    paper_scale = results.at_paper_scale(cfg, SETTINGS)", "    paper_scale = True",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "reproduced")),
+    Mutant("ch09: Fig. 3D's dashed lines without the within-class permutation", CH09,
+           "permute_within_class=perm,", "permute_within_class=False,",
+           ("tests/chapters/test_ch09_logit_distributions.py", "-k", "overlaps")),
+    Mutant("resnets: ST and AT of one seed start from the same weights", RESNETS,
+           "KIND_SEED_OFFSET = {\"st\": 0, \"at\": 1000}", "KIND_SEED_OFFSET = {\"st\": 0, \"at\": 0}",
+           ("tests/chapters/test_resnets.py", "-k", "round_trip")),
+    Mutant("resnets: the paper's epochs scaled by rounding down", RESNETS,
+           "    return tuple(sorted({max(1, int(np.floor(e * epochs / PAPER_EPOCHS + 0.5)))",
+           "    return tuple(sorted({max(1, int(np.floor(e * epochs / PAPER_EPOCHS)))",
+           ("tests/chapters/test_resnets.py", "-k", "scaled_epochs")),
     # -- the global RNG ----------------------------------------------------------------------
     Mutant("RNG: the ℓ2 start's direction from the global RNG", ATTACKS,
            "    if norm == \"l2\":  # a Gaussian direction scaled to a uniform radius, as "
