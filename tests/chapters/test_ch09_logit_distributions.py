@@ -249,7 +249,9 @@ def test_analysis_figures_and_tables_end_to_end():
                  ch09.profiles_markdown(), ch09.pipeline_markdown(a, CFG),
                  ch09.reading_markdown(CFG, True), ch09.shown_markdown(CFG, True, "smoke")):
         assert isinstance(text, str) and text
-    assert "garbled" in ch09.table1_markdown(a) and "missing" in ch09.table1_markdown(a)
+    table = ch09.table1_markdown(a)
+    assert "garbled" in table and "missing" in table
+    assert "| 41.5 ± 0.63 |" in table and "| 0.00 ± 0.00 |" in table and "| 76.1 ± 0.58 |" in table
     with pytest.raises(ValueError, match="labels"):
         ch09.analyse(runs, CFG, y[:10])
 

@@ -24,6 +24,7 @@ and images they are applied to.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
@@ -639,6 +640,11 @@ def profiles_markdown() -> str:
     return "\n".join(lines)
 
 
+def _paper_cell(mean: float, sd: float) -> str:
+    """A Table 1 cell as the source prints it: ``41.5 ± 0.63``, ``0.00 ± 0.00``."""
+    return f"{mean:.2f} ± {sd:.2f}" if mean == 0 else f"{mean:g} ± {sd:.2f}"
+
+
 def table1_markdown(analysis: dict) -> str:
     """Table 1: ours (mean ± sd over seeds) beside the paper's, with what our copy lacks."""
     t1 = analysis["table1"]
@@ -650,8 +656,8 @@ def table1_markdown(analysis: dict) -> str:
         adv, nat100 = paper["adversarial"][kind], paper["natural_cifar100"][kind]
         lines.append(f"| {LABELS[kind]}, epoch {t1[kind]['epoch']} | "
                      f"{_pm(t1[kind]['natural'], '.1f')} | {_pm(t1[kind]['adversarial'], '.1f')}"
-                     f" | garbled in our copy | {adv[0]:.2f} ± {adv[1]:.2f} | "
-                     f"{nat100[0]:.1f} ± {nat100[1]:.2f} | missing in our copy |")
+                     f" | garbled in our copy | {_paper_cell(*adv)} | {_paper_cell(*nat100)} | "
+                     f"missing in our copy |")
     return "\n".join(lines)
 
 
@@ -699,12 +705,21 @@ def plot_distributions(runs: dict, quantity: str, bins: int):
     return fig
 
 
-def _band(ax, x, curves, color, ls, label):
+def _mean_sd(curves) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean and sd over the seeds (rows) of ``curves``, NaN rows left out, without warnings
+    where a column has no value (a statistic undefined for every seed); sd None for one row."""
     curves = np.asarray(curves, dtype=float)
-    mean = np.nanmean(curves, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(curves, 0)
+        sd = np.nanstd(curves, 0, ddof=1) if len(curves) > 1 else None
+    return mean, sd
+
+
+def _band(ax, x, curves, color, ls, label):
+    mean, sd = _mean_sd(curves)
     ax.plot(x, mean, ls, color=color, marker="o", ms=3, label=label)
-    if len(curves) > 1:
-        sd = np.nanstd(curves, 0, ddof=1)
+    if sd is not None:
         ax.fill_between(x, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
 
 
@@ -751,12 +766,7 @@ def plot_gaps(runs: dict, analysis: dict, bins: int):
     a.set_title(f"(A) logit gaps, test images, epoch {e}")
     a.legend()
     gb = analysis["gap_bins"]
-    acc = np.asarray(gb["accuracy"], dtype=float)
-    mean = np.nanmean(acc, 0)
-    b.plot(gb["centres"], mean, "k-o", ms=4)
-    if len(acc) > 1:
-        sd = np.nanstd(acc, 0, ddof=1)
-        b.fill_between(gb["centres"], mean - sd, mean + sd, color="k", alpha=0.15, lw=0)
+    _band(b, gb["centres"], gb["accuracy"], "k", "-", "AT")
     b.set_xlabel("logit gap (median of the bin)")
     b.set_ylabel("AT adversarial accuracy (%)")
     b.set_title(f"(B) AT robustness per gap bin ({len(gb['centres'])} equal-count bins)")
@@ -804,10 +814,9 @@ def plot_errors(analysis: dict):
     fig, ax = plt.subplots(figsize=(7, 3.6))
     k = np.arange(1, NUM_CLASSES + 1)
     for off, kind in ((-0.2, "st"), (0.2, "at")):
-        v = 100 * np.asarray(analysis["errors"][kind], dtype=float)
-        sd = np.nanstd(v, 0, ddof=1) if len(v) > 1 else None
-        ax.bar(k + off, np.nanmean(v, 0), width=0.4, yerr=sd, color=COLORS[kind],
-               label=LABELS[kind], capsize=2)
+        mean, sd = _mean_sd(100 * np.asarray(analysis["errors"][kind], dtype=float))
+        ax.bar(k + off, mean, width=0.4, yerr=sd, color=COLORS[kind], label=LABELS[kind],
+               capsize=2)
     ax.set_xticks(k)
     ax.set_xlabel("rank k of the predicted class in the true class's average logit vector")
     ax.set_ylabel("share of the errors (%)")
@@ -861,8 +870,8 @@ def confidence_quadrants(conf_at, conf_st, labels, cls: int = FROG, n: int = GRI
 
 def plot_confidence_grid(runs: dict, analysis: dict, data: CIFAR10, cls: int = FROG):
     """Fig. B.2: the test images of class ``cls`` that the first AT and ST networks are most and
-    least confident about, in the four quadrants (rows: ST more / less confident; columns: AT
-    less / more confident)."""
+    least confident about, in the four quadrants (top: ST more confident, bottom: less; left: AT
+    less confident, right: more)."""
     e = analysis["epoch"]
     conf = {kind: logits.confidence(_logits(runs[kind][0], "test", e)) for kind in KINDS}
     quads = confidence_quadrants(conf["at"], conf["st"], data.y_test.numpy(), cls)
@@ -870,19 +879,22 @@ def plot_confidence_grid(runs: dict, analysis: dict, data: CIFAR10, cls: int = F
     titles = {"st_high": "ST confident, AT not", "both_high": "both confident",
               "both_low": "neither confident", "at_high": "AT confident, ST not"}
     cols = GRID // 2
-    fig = plt.figure(figsize=(9, 6.4))
-    sub = fig.subfigures(2, 2, wspace=0.06, hspace=0.06)
+    fig, axes = plt.subplots(4, 2 * cols + 1, figsize=(1.25 * (2 * cols + 1), 6.4),
+                             gridspec_kw={"width_ratios": [1] * cols + [0.3] + [1] * cols})
+    for a in axes.flat:
+        a.axis("off")
     for i in range(2):
         for j in range(2):
             q = layout[i][j]
-            axes = sub[i][j].subplots(2, cols)
-            for a, k in zip(axes.flat, quads[q]):
+            first = 0 if j == 0 else cols + 1
+            sub = axes[2 * i:2 * i + 2, first:first + cols]
+            for a, k in zip(sub.flat, quads[q]):
                 _image(a, data.x_test[k])
-            for a in list(axes.flat)[len(quads[q]):]:
-                a.axis("off")
-            sub[i][j].suptitle(titles[q], fontsize=9)
-    fig.suptitle(f"{CLASSES[cls]} test images by the confidence of the first AT and ST "
-                 f"networks (epoch {e}); left: AT less confident, right: AT more confident")
+            sub[0, cols // 2].set_title(titles[q], fontsize=9)
+    fig.suptitle(f"{CLASSES[cls]} test images by the confidence of the first AT and ST networks "
+                 f"(epoch {e})\nleft: AT less confident, right: AT more confident; top: ST more "
+                 f"confident, bottom: ST less confident", fontsize=10)
+    fig.tight_layout()
     return fig
 
 
