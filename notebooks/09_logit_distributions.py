@@ -199,7 +199,8 @@ display(Markdown(ch09.profiles_markdown()))
 # ## This build's networks
 #
 # For every seed, an ST and an AT network, trained (resumable) or loaded from their records. The
-# first seed's records keep the weights of the teacher epochs; chapter 10 distils from them.
+# first seed's records also keep weights — the AT network's at the teacher epochs, the ST
+# network's at the distillation epoch — which chapter 10 distils from.
 
 # %%
 data = load_cifar10(n_train=cfg.n_train, n_test=cfg.n_test, device="cpu")
