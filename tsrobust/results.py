@@ -292,8 +292,8 @@ class Run:
     then finds it recorded and only loads it; it must pickle (a ``functools.partial`` of a
     module function, not a closure over data). ``settings``: the parameters it records with;
     two runs of one name must have equal ones (else they would overwrite each other's
-    record). ``needs``: runs that must be recorded before this one starts (e.g. the teacher
-    that chapters 4–7 learn from)."""
+    record). ``needs``: runs that must be recorded before this one starts (e.g. the teacher a
+    student learns from)."""
 
     name: str
     compute: object
