@@ -79,6 +79,47 @@ def test_each_run_records_its_own_seed_with_the_notebooks_configuration(module, 
     assert len(set(r.name for r in runs)) == len(runs) >= 3
 
 
+RUNNERS = {ch05: "run_table1", ch06: "run_table2", ch07: "run_students"}
+
+
+@pytest.mark.parametrize("module", list(RUNNERS), ids=lambda m: m.CHAPTER)
+def test_record_seed_records_each_seed_under_its_name_with_the_teachers_digest(
+        module, tmp_path, monkeypatch):
+    """The per-seed recording function that the notebook's loop and the runs share (the
+    computation stubbed: it returns its seed)."""
+    import torch
+
+    from tsrobust.data import CIFAR10
+    from tsrobust.models import PRUNED_WIDTHS, ConvNet
+    from tsrobust.training import model_digest
+
+    monkeypatch.setenv(results.RESULTS_ENV, str(tmp_path))
+    seen = []
+
+    def stub(cfg, data, teacher, **kw):
+        seen.append((cfg.seed, kw.get("names"), kw.get("grid")))
+        return {"seed_computed": cfg.seed}, None
+
+    monkeypatch.setattr(module, RUNNERS[module], stub)
+    x = torch.zeros(4, 3, 32, 32)
+    data = CIFAR10(x, torch.zeros(4, dtype=torch.long), x, torch.zeros(4, dtype=torch.long),
+                   "random images")
+    teacher = ConvNet(PRUNED_WIDTHS, generator=torch.Generator().manual_seed(1))
+    cfg = resolve(module.SETTINGS, profile="smoke", seed=7, seeds=3)
+    recs = module.record_seeds(cfg, data, teacher, progress=False)
+    names = [name for _, name, _ in module.record_names(cfg).values()]
+    assert [r.name for r in recs] == names and len(set(names)) == 3
+    assert [r.values["seed_computed"] for r in recs] == [7, 8, 9]
+    assert [r.provenance["parameters"]["seed"] for r in recs] == [7, 8, 9]
+    assert all(r.values["teacher_digest"] == model_digest(teacher) for r in recs)
+    if module is ch05:  # every attack for the first seed, the headline ones for the others
+        assert [n for _, n, _ in seen] == [ch05.ATTACKS, ch05.HEADLINE_ATTACKS,
+                                          ch05.HEADLINE_ATTACKS]
+    if module is ch07:  # the grid of images for the first seed only
+        assert [g for _, _, g in seen] == [True, False, False]
+    assert [r.loaded for r in module.record_seeds(cfg, data, teacher)] == [True] * 3
+
+
 def test_chapter_3s_run_is_its_teacher_with_its_parameters():
     params = {"teacher_epochs": 7, "seed": 1}
     (run,) = ch03.independent_runs("smoke", **params)
