@@ -63,3 +63,17 @@ def test_cpu_profile_takes_its_own_value_or_the_papers():
     assert resolve(SETTINGS, profile="cpu", seed=0, epochs=4).epochs == 4
     with pytest.raises(ValueError, match="≥ 0"):
         resolve({"epochs": Setting(int, 2, 50, 300, cpu=-1, min=0)}, profile="cpu", seed=0)
+
+
+def test_resolve_notebook_resolves_like_a_notebooks_parameters_cell():
+    from tsrobust.params import resolve_notebook
+
+    settings = {"epochs": Setting(int, smoke=1, cpu=2, gpu=3, paper=4, min=1),
+                "lr": Setting(float, smoke=0.1, cpu=0.1, gpu=0.1, paper=0.1, min=0.0)}
+    # papermill's parameters: a setting, one meant for another chapter, a cuda switch
+    cfg = resolve_notebook(settings, "gpu", {"lr": 0.5, "teacher_epochs": 9, "cuda_mode": "fast"})
+    assert cfg.as_dict() == {"profile": "gpu", "seed": 0, "epochs": 3, "lr": 0.5}
+    assert resolve_notebook(settings, "cpu", {"seed": 4, "epochs": None}).as_dict() == {
+        "profile": "cpu", "seed": 4, "epochs": 2, "lr": 0.1}
+    with pytest.raises(ValueError, match="epochs"):
+        resolve_notebook(settings, "cpu", {"epochs": 0})

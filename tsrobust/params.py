@@ -138,3 +138,13 @@ def resolve(settings: dict[str, Setting], *, profile: str, seed: int, **override
         value = setting.value(profile) if given is None else given
         values[name] = check_value(name, value, setting)
     return Config(values)
+
+
+def resolve_notebook(settings: dict[str, Setting], profile: str, params: dict) -> Config:
+    """:func:`resolve` as a chapter's notebook does it from papermill's ``params`` (its
+    ``parameters`` cell: ``seed`` 0 and every setting ``None`` unless given; other names, such
+    as parameters meant for other chapters, are ignored like papermill's injected globals), so
+    that code outside the notebook (a cluster job of one of its runs) resolves the same
+    configuration."""
+    return resolve(settings, profile=profile, seed=params.get("seed", 0),
+                   **{k: params[k] for k in settings if k in params})

@@ -280,6 +280,30 @@ def record(chapter, name, cfg, compute, *, dataset=None, device=None) -> Result:
                 device=device)
 
 
+@dataclass(frozen=True)
+class Run:
+    """One independent recorded computation of a chapter, which a cluster can run as a job of
+    its own (``python -m tsrobust.book run``; a chapter lists its runs in
+    ``independent_runs(profile, **params)``).
+
+    ``name``: ``"<chapter>/<record name>"``, what it records. ``compute()``: computes and records
+    it (:func:`record`) — or loads it, when it is recorded — with exactly the settings, seeds and
+    fingerprint the chapter's notebook resolves for the same parameters, so that the notebook
+    then finds it recorded and only loads it; it must pickle (a ``functools.partial`` of a
+    module function, not a closure over data). ``settings``: the parameters it records with;
+    two runs of one name must have equal ones (else they would overwrite each other's
+    record). ``needs``: runs that must be recorded before this one starts (e.g. the teacher a
+    student learns from)."""
+
+    name: str
+    compute: object
+    settings: dict = field(default_factory=dict)
+    needs: tuple = ()
+
+    def __call__(self):
+        return self.compute()
+
+
 def verdict(ours, paper, *, abs_tol=0.0, rel_tol=0.0, direction_holds=None, noise=0.0,
             paper_scale: bool = True) -> str:
     """Compare our number with the paper's.

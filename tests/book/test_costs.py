@@ -1,9 +1,12 @@
-"""The reproducing page's cost table is computed from the records, not typed."""
+"""The reproducing page's cost table is computed from the records and the chapters' settings,
+not typed: measured where there are records, estimated from FLOPs where there are none."""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 from tsrobust.book import costs
+from tsrobust.params import Setting
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,10 +27,56 @@ def test_costs_add_up_the_recorded_seconds_per_profile_and_chapter(tmp_path):
     got = costs.measured(tmp_path)
     assert set(got) == {("cpu", "03_x"), ("paper", "08_y")}
     assert got[("cpu", "03_x")]["records"] == 2 and got[("cpu", "03_x")]["seconds"] == 3600.0
-    table = costs.costs_markdown(tmp_path)
-    assert "| `cpu` | 03_x | 2 | 1.0 h | CPU (x, 2 cores), bf16 |" in table
-    assert "| `paper` | 08_y | 1 | 30 s | CPU (x, 2 cores) |" in table
+    table = costs.costs_markdown(tmp_path, modules=[])
+    assert ("| `cpu` | 03_x | 1.0 h | measured: compute time of 2 records | "
+            "CPU (x, 2 cores), bf16 |") in table
+    assert "| `paper` | 08_y | 30 s | measured: compute time of 1 record | CPU (x, 2 cores) |" \
+        in table
     assert table.index("`cpu`") < table.index("`paper`")
+
+
+def _chapter(name: str, per_unit: float):
+    """A chapter whose FLOPs are ``per_unit`` × its size ``n`` (1, 2, 3, 4 by profile)."""
+    return SimpleNamespace(CHAPTER=name, run_flops=lambda cfg: int(cfg.n * per_unit),
+                           SETTINGS={"n": Setting(int, smoke=1, cpu=2, gpu=3, paper=4)})
+
+
+def test_profiles_without_records_are_estimated_from_their_flops(tmp_path):
+    # 03_x: cpu records of 4000 s for its 2 × 1e15 FLOP at cpu: 5e11 FLOP/s measured
+    _record(tmp_path, "cpu", "03_x", "a", 3000.0)
+    _record(tmp_path, "cpu", "03_x", "b", 1000.0)
+    mods = [_chapter("03_x", 1e15), _chapter("06_y", 3e14)]
+    rows = costs.measured(tmp_path)
+    counts = costs.flops(mods)
+    assert counts[("gpu", "06_y")] == 9 * 10 ** 14
+    rate, chapters = costs.cpu_rate(rows, counts)
+    assert rate == 5e11 and chapters == ["03_x"]
+    est = costs.estimated(rows, counts)
+    assert ("cpu", "03_x") not in est  # measured
+    assert est[("cpu", "06_y")]["seconds"] == 1200.0  # 6e14 FLOP / 5e11 FLOP/s
+    # gpu/paper: at 30 % of 312 TFLOP/s = 9.36e13 FLOP/s
+    assert abs(est[("gpu", "06_y")]["seconds"] - 9e14 / 9.36e13) < 1e-9
+    assert abs(est[("paper", "03_x")]["seconds"] - 4e15 / 9.36e13) < 1e-9  # 42.7 s
+    table = costs.costs_markdown(tmp_path, modules=mods)
+    assert ("| `cpu` | 06_y | ≈ 20.0 min | *estimate*: 6.0e+14 FLOP | the CPU of the `cpu` "
+            "records, at their rate |") in table
+    assert "| `paper` | 03_x | ≈ 43 s | *estimate*: 4.0e+15 FLOP | A100-class GPU, bf16 " \
+        "(assumed) |" in table
+    assert "| `cpu` | 03_x | 1.1 h | measured" in table
+    assert "30% of an A100-class GPU" in table and "500.0 GFLOP/s" in table
+    assert len([l for l in table.splitlines() if l.startswith("| `")]) == 6
+
+
+def test_without_cpu_records_the_cpu_profile_is_not_estimated(tmp_path):
+    table = costs.costs_markdown(tmp_path, modules=[_chapter("06_y", 3e14)])
+    assert "`cpu`" not in table.split("\n\n")[0] and "`gpu` | 06_y" in table
+    assert "GFLOP/s" not in table
+
+
+def test_the_cifar_chapters_count_their_flops():
+    names = [m.CHAPTER for m in costs.chapter_modules()]
+    assert names[:5] == ["03_oracle_teacher", "04_standard_training", "05_adversarial_training",
+                         "06_in_out_plane_at", "07_ccat_robust_features"]
 
 
 def test_the_reproducing_page_shows_the_costs_of_the_committed_records():

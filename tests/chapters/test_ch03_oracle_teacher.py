@@ -169,3 +169,22 @@ def test_the_chapter_leads_with_the_largest_recorded_teacher(tmp_path, monkeypat
         SimpleNamespace(values=pv, provenance={"parameters": {"pca_rank": 17}}))
     assert text.startswith("This build's `smoke` teacher: test accuracy 60.0 % trained")
     assert "99.50 % of the variance in the top 17" in text
+
+
+def test_run_flops_counts_the_teacher_by_hand():
+    """Two training images, one epoch of the full teacher and one of the pruned fine-tune, each
+    followed by the accuracy on three test images (forward passes)."""
+    from tsrobust import bench
+    from tsrobust.models import TEACHER_WIDTHS, ConvNet
+
+    full = bench.layer_macs(ConvNet(TEACHER_WIDTHS))
+    pruned = bench.layer_macs(ConvNet((45, 32, 32, 20)))
+    cfg = resolve(ch03.SETTINGS, profile="smoke", seed=0, n_train=2, n_test=3, teacher_epochs=1,
+                  teacher_finetune_epochs=1, pruned_widths=(45, 32, 32, 20), n_pca=2)
+    assert ch03.run_flops(cfg) == (2 * (bench.net_flops(full, train=True)
+                                        + bench.net_flops(pruned, train=True))
+                                   + 3 * (bench.net_flops(full) + bench.net_flops(pruned)))
+    no_finetune = resolve(ch03.SETTINGS, profile="smoke", seed=0, n_train=2, n_test=3,
+                          teacher_epochs=1, teacher_finetune_epochs=0, n_pca=2)
+    assert ch03.run_flops(no_finetune) == (2 * bench.net_flops(full, train=True)
+                                           + 3 * bench.net_flops(full))

@@ -290,3 +290,23 @@ def test_survival_sentence_follows_the_rows():
            "**holds only under the projected attacks**" in text
     no_proj = [planted(s, projected=False) for s in range(2)]
     assert ch06.survival_markdown(ch06.claim_rows(no_proj, cfg)) == ""
+
+
+def test_run_flops_counts_passes_by_hand():
+    """One seed, epoch, image, AT step and attack step: per student one teacher forward and one
+    student training step (T + S); the in- and out-of-plane students two PGD steps each (the
+    pair), the standard one one (5 attack steps A); Table 2 attacks each student with the
+    pair's two runs (6 A), and with the two projected attacks 6 A more."""
+    from tsrobust import bench
+    from tsrobust.models import build_student
+
+    s, t = bench.layer_macs(build_student()), bench.layer_macs(ConvNet(PRUNED_WIDTHS))
+    step = bench.net_flops(t) + bench.net_flops(s, train=True)
+    attack = bench.net_flops(s, input_grad=True) + bench.net_flops(t, input_grad=True)
+    one = dict(seeds=1, epochs=1, n_student=1, at_steps=1, n_eval=1, eval_steps=1)
+    plain = resolve(ch06.SETTINGS, profile="smoke", seed=0, projected=False, **one)
+    assert ch06.run_flops(plain) == 3 * step + 11 * attack
+    projected = resolve(ch06.SETTINGS, profile="smoke", seed=0, projected=True, **one)
+    assert ch06.run_flops(projected) == 3 * step + 17 * attack
+    two = resolve(ch06.SETTINGS, profile="smoke", seed=0, projected=True, **{**one, "seeds": 2})
+    assert ch06.run_flops(two) == 2 * ch06.run_flops(projected)

@@ -202,3 +202,20 @@ def test_tables_and_figures_draw(monkeypatch):
     assert "| ST (long), 4 ep. | 62.0 ± 0.5 | 61.73 |" in ch07.table5_markdown(runs)
     assert ch07.plot_rank(runs) is not None
     assert ch07.plot_counts(runs) is not None
+
+
+def test_run_flops_counts_passes_by_hand():
+    """One seed, two images, one epoch (the long ST student two), one ρ, one AT step, half of
+    each CCAT batch clean: AT 2 (T + S) + 2 A; CCAT 2 (T + S) + 1 A; ST long 4 (T + S); one
+    robust-feature step 1 A; RFT on one image 1 (T + S); five students attacked once, 5 A —
+    T + S a teacher forward and student training step, A an attack step through both."""
+    from tsrobust import bench
+    from tsrobust.models import build_student
+
+    s, t = bench.layer_macs(build_student()), bench.layer_macs(ConvNet(PRUNED_WIDTHS))
+    step = bench.net_flops(t) + bench.net_flops(s, train=True)
+    attack = bench.net_flops(s, input_grad=True) + bench.net_flops(t, input_grad=True)
+    cfg = resolve(ch07.SETTINGS, profile="smoke", seed=0, seeds=1, n_student=2, epochs=1,
+                  st_long_epochs=2, at_steps=1, rhos=(5,), ccat_clean_fraction=0.5, n_rf=1,
+                  rf_steps=1, rft_epochs=1, repeats=1, n_eval=1, eval_steps=1)
+    assert ch07.run_flops(cfg) == 9 * step + 9 * attack

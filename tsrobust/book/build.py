@@ -4,7 +4,7 @@
     python -m tsrobust.book build --chapters 01 02       # only some chapters
     python -m tsrobust.book check                        # browser check of a built book
     python -m tsrobust.book run --executor slurm         # each chapter a Slurm job (cluster.py)
-    python -m tsrobust.book costs                        # what the committed records cost
+    python -m tsrobust.book costs                        # what each profile costs
 
 The build stages a copy of the book in ``_build/src`` (executed notebooks, prose pages, the
 vendored JavaScript), renders it with ``execute_notebooks: off`` and Sphinx warnings as errors
@@ -302,8 +302,8 @@ def main(argv=None) -> int:
     r.add_argument("--results", help="results root for the jobs (default: the book's results/)")
     r.add_argument("--poll-s", type=float, default=10.0, help="seconds between status polls")
     r.add_argument("--no-check", action="store_true", help="skip the browser check")
-    sub.add_parser("costs", help="print the table of what the committed records cost "
-                   "(tsrobust.book.costs)")
+    sub.add_parser("costs", help="print the table of what each profile costs: measured from "
+                   "the committed records, else estimated from FLOPs (tsrobust.book.costs)")
     c = sub.add_parser("check", help="load every page of a built book in headless Chromium")
     c.add_argument("--html", default=str(BUILD / "html"))
     c.add_argument("--screenshots", default=str(BUILD / "screenshots"))

@@ -19,6 +19,34 @@ build*, names it. Records are written atomically (:mod:`tsrobust.io`), so a kill
 half-written record, and two jobs recording the same result leave one complete pair of files
 (:func:`tsrobust.results.save`).
 
+**Independent runs.** A chapter module (``tsrobust.chapters.chNN_name`` for
+``notebooks/NN_name``) may define ``independent_runs(profile, **params) -> list[Run]``
+(:class:`tsrobust.results.Run`): the recorded computations of its notebook that do not depend on
+each other (one per seed, say), each a zero-argument callable that records its result with
+exactly the settings the notebook resolves for the same parameters. ``run`` then submits one job
+per run (:class:`RunJob`), the runs a run ``needs`` first (chapter 3's teacher before the
+students of chapters 4–7; a run needed by several chapters is submitted once), and executes the
+chapter's notebook once all its runs are recorded: the notebook finds them and only loads them.
+A chapter whose run failed is reported with that run's log and not executed. Chapters 3–7 define
+``independent_runs``; a new chapter (9, 10, …) adds its runs by defining the function next to its
+recording function, for example::
+
+    def record_seed(cfg, data, k, *, device="cpu"):  # what the notebook's loop over k calls
+        _, name, seed_cfg = record_names(cfg)[k]
+        return results.record(CHAPTER, name, seed_cfg, lambda: train_one(seed_cfg, data, device))
+
+    def _run_seed(profile, params, k):  # a module function, so that it pickles
+        cfg = resolve_notebook(SETTINGS, profile, params)  # as the notebook resolves it
+        return record_seed(cfg, load_data(cfg), k, device=choose_device())
+
+    def independent_runs(profile, **params):
+        cfg = resolve_notebook(SETTINGS, profile, params)
+        return [results.Run(f"{CHAPTER}/{name}", functools.partial(_run_seed, profile, params, k),
+                            settings=seed_cfg.as_dict())
+                for k, (_, name, seed_cfg) in record_names(cfg).items()]
+
+and a test that the runs' records equal the notebook's own (``tests/book/test_runs.py``).
+
 submitit is an optional dependency (``pip install -e ".[cluster]"``); jobs run with the Python
 of the submitting process, so the cluster's nodes must see the same environment and the book's
 folder on a shared filesystem.
@@ -26,6 +54,7 @@ folder on a shared filesystem.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
@@ -44,7 +73,7 @@ from tsrobust.book.build import (
     render,
     stage,
 )
-from tsrobust.results import RESULTS_ENV
+from tsrobust.results import RESULTS_ENV, Run
 
 try:
     import submitit
@@ -113,6 +142,77 @@ class ChapterJob(_Base):
         return super().checkpoint(*args, **kwargs)
 
 
+class RunJob(_Base):
+    """One independent run of a chapter (:class:`tsrobust.results.Run`) as a submitit job:
+    executed in the book's folder (where the notebooks execute, so it records into the same
+    results root). A job stopped at its time limit is resubmitted and the run resumes from its
+    training checkpoints, like a chapter's."""
+
+    def __init__(self, root, run: Run, results=None):
+        self.root, self.run = str(root), run
+        self.results = None if results is None else str(results)
+
+    def __call__(self) -> float:
+        if self.results is not None:
+            os.environ[RESULTS_ENV] = self.results
+        os.chdir(self.root)
+        print(f"[job] run {self.run.name}", flush=True)
+        start = time.perf_counter()
+        res = self.run()
+        how = "loaded (already recorded)" if getattr(res, "loaded", False) else "recorded"
+        seconds = time.perf_counter() - start
+        print(f"[job] {self.run.name} {how} in {seconds:.1f} s", flush=True)
+        return seconds
+
+
+def chapter_module(notebook: str):
+    """The chapter module of ``notebooks/NN_name`` (``tsrobust.chapters.chNN_name``), or
+    ``None`` when there is none."""
+    name = f"tsrobust.chapters.ch{Path(notebook).name}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as err:
+        if err.name == name:
+            return None
+        raise
+
+
+def plan_runs(notebooks: list[str], profile: str, parameters: dict, *, module_of=None) -> tuple[dict[str, Run], dict[str, list[str]]]:
+    """The runs to execute before the notebooks: ``(runs, needs)``, ``runs`` by name in an
+    order where every run comes after the runs it needs (each submitted once, however many
+    chapters need it), and ``needs[notebook]`` the names of the chapter's own runs
+    (``module_of(notebook)``: the chapter's module, default :func:`chapter_module`). Raises
+    :class:`BuildError` when two runs of one name have different settings (each would overwrite
+    the other's record: build those chapters separately)."""
+    runs: dict[str, Run] = {}
+
+    def add(run: Run, who: str):
+        for need in run.needs:
+            add(need, who)
+        old = runs.get(run.name)
+        if old is None:
+            runs[run.name] = run
+        elif old.settings != run.settings:
+            diff = sorted(k for k in {*old.settings, *run.settings}
+                          if old.settings.get(k) != run.settings.get(k))
+            raise BuildError(
+                f"{who} records {run.name} with other settings than another chapter of this "
+                f"build ({', '.join(diff)} differ), so the two would overwrite one record: run "
+                f"those chapters in separate builds")
+
+    needs: dict[str, list[str]] = {}
+    for nb in notebooks:
+        module = (module_of or chapter_module)(nb)
+        own = getattr(module, "independent_runs", None)
+        if own is None:
+            continue
+        chapter_runs = own(profile, **parameters)
+        for run in chapter_runs:
+            add(run, Path(nb).name)
+        needs[nb] = [r.name for r in chapter_runs]
+    return runs, needs
+
+
 def make_executor(kind: str, folder: Path, *, partition=None, gpus_per_job: int = 0,
                   cpus_per_job: int | None = None, timeout_min: int = 60, mem_gb=None):
     """A submitit executor for ``kind`` (``slurm`` or ``local``) keeping its files in
@@ -141,13 +241,20 @@ def make_executor(kind: str, folder: Path, *, partition=None, gpus_per_job: int 
 
 @dataclass
 class Submitted:
-    notebook: str
-    job: object
+    """A chapter (``notebook``) or an independent run (``run``), its job once submitted, its
+    status (``waiting`` for the runs it ``needs``, then ``queued``, ``running``, ``done`` or
+    ``failed``) and, if it failed without a job, why."""
+
+    notebook: str | None
+    job: object = None
     status: str = "queued"
+    run: Run | None = None
+    needs: tuple = ()
+    reason: str = ""
 
     @property
     def name(self) -> str:
-        return Path(self.notebook).name
+        return self.run.name if self.run is not None else Path(self.notebook).name
 
     def logs(self) -> str:
         return f"{self.job.paths.stdout} / {self.job.paths.stderr.name}"
@@ -170,15 +277,33 @@ def log_tail(job, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(parts)
 
 
-def wait(jobs: list[Submitted], *, poll_s: float = 5.0, out=None) -> None:
-    """Poll the jobs until all have ended, printing each change of a chapter's status (with its
-    log files) and a one-line count."""
+ENDED = ("done", "failed")
+
+
+def wait(jobs: list[Submitted], *, poll_s: float = 5.0, out=None, submit=None) -> None:
+    """Poll the jobs until all have ended, printing each change of a chapter's or run's status
+    (with its log files) and a one-line count. ``submit(item)`` submits a ``waiting`` item once
+    every item it ``needs`` is done; one whose need failed fails without a job."""
     out = out or sys.stdout
+    by_name = {j.name: j for j in jobs}
     first = True
     while True:
         changed = False
         for j in jobs:
-            if j.status in ("done", "failed"):
+            if j.status != "waiting":
+                continue
+            failed = [n for n in j.needs if by_name[n].status == "failed"]
+            if failed:
+                j.status, j.reason = "failed", f"not run: it needs {', '.join(failed)}, which failed"
+                changed = True
+                print(f"[run] {j.name}: failed ({j.reason})", file=out, flush=True)
+            elif all(by_name[n].status == "done" for n in j.needs):
+                j.job, j.status = submit(j), "queued"
+                changed = True
+                print(f"[run] {j.name}: submitted (what it needs is recorded)", file=out,
+                      flush=True)
+        for j in jobs:
+            if j.status in ENDED or j.job is None:
                 continue
             new = status_of(j.job)
             if new != j.status or first:
@@ -189,10 +314,10 @@ def wait(jobs: list[Submitted], *, poll_s: float = 5.0, out=None) -> None:
         first = False
         if changed:
             counts = {s: sum(j.status == s for j in jobs)
-                      for s in ("queued", "running", "done", "failed")}
-            print("[run] " + ", ".join(f"{n} {s}" for s, n in counts.items()), file=out,
-                  flush=True)
-        if all(j.status in ("done", "failed") for j in jobs):
+                      for s in ("waiting", "queued", "running", "done", "failed")}
+            print("[run] " + ", ".join(f"{n} {s}" for s, n in counts.items() if n or s != "waiting"),
+                  file=out, flush=True)
+        if all(j.status in ENDED for j in jobs):
             return
         time.sleep(poll_s)
 
@@ -202,8 +327,8 @@ def missing_page(failed: dict[str, str]) -> str:
     lines = ["# Not in this build", "",
              "These chapters were submitted but their jobs failed, so this build of the book does "
              "not contain them (their records, if any, are complete ones from earlier runs):", ""]
-    for nb, log in failed.items():
-        lines.append(f"- `{nb}`: job log `{log}`")
+    for nb, why in failed.items():
+        lines.append(f"- `{nb}`: " + (why if why.startswith("not run") else f"job log `{why}`"))
     return "\n".join(lines) + "\n"
 
 
@@ -221,9 +346,10 @@ def run(profile: str, executor: str = "local", chapters=None, parameters=None, *
         check: bool = True, partition=None, gpus_per_job: int = 0, cpus_per_job=None,
         timeout_min: int = 60, mem_gb=None, results=None, poll_s: float = 5.0,
         on_submitted=None) -> dict[str, float]:
-    """Execute each chapter as a submitit job, wait for all, render the book.
+    """Execute each chapter as a submitit job (after its independent runs, each a job of its
+    own: :func:`plan_runs`), wait for all, render the book.
 
-    Returns the seconds of each chapter (NaN for a failed one). Raises :class:`BuildError`
+    Returns the seconds of each chapter and run (NaN for a failed one). Raises :class:`BuildError`
     naming the failed chapters, with their log tails, after rendering the book without them.
     ``on_submitted(jobs)`` (for tests) is called with the submitted jobs before waiting.
     """
@@ -236,17 +362,29 @@ def run(profile: str, executor: str = "local", chapters=None, parameters=None, *
                        cpus_per_job=cpus_per_job, timeout_min=timeout_min, mem_gb=mem_gb)
     src = stage(root, toc)
     params = {"profile": profile, **(parameters or {})}
-    jobs = []
-    for nb in notebooks:
+    runs, needs = plan_runs(notebooks, profile, parameters or {})
+
+    def submit(item: Submitted):
+        if item.run is not None:
+            ex.update_parameters(name=f"tsrobust-{item.run.name.rsplit('/', 1)[-1]}"[:60])
+            return ex.submit(RunJob(root, item.run, results))
+        nb = item.notebook
         ex.update_parameters(name=f"tsrobust-{Path(nb).name[:2]}")
-        job = ex.submit(ChapterJob(root, root / f"{nb}.ipynb", src / f"{nb}.ipynb", params,
-                                   cell_timeout(profile), results))
-        jobs.append(Submitted(nb, job))
-    print(f"[run] submitted {len(jobs)} chapter jobs ({executor}, profile {profile}); "
-          f"logs in {root / JOBS}", flush=True)
+        return ex.submit(ChapterJob(root, root / f"{nb}.ipynb", src / f"{nb}.ipynb", params,
+                                    cell_timeout(profile), results))
+
+    jobs = [Submitted(None, run=r, needs=tuple(n.name for n in r.needs), status="waiting")
+            for r in runs.values()]
+    jobs += [Submitted(nb, needs=tuple(needs.get(nb, ())), status="waiting") for nb in notebooks]
+    for j in jobs:  # what needs nothing starts now
+        if not j.needs:
+            j.job, j.status = submit(j), "queued"
+    print(f"[run] submitted {sum(j.job is not None for j in jobs)} jobs ({executor}, profile "
+          f"{profile}: {len(runs)} independent runs, then {len(notebooks)} chapters); logs in "
+          f"{root / JOBS}", flush=True)
     if on_submitted is not None:
         on_submitted(jobs)
-    wait(jobs, poll_s=poll_s)
+    wait(jobs, poll_s=poll_s, submit=submit)
 
     seconds: dict[str, float] = {}
     failed: dict[str, str] = {}
@@ -254,13 +392,17 @@ def run(profile: str, executor: str = "local", chapters=None, parameters=None, *
     for j in jobs:
         if j.status == "done":
             seconds[j.name] = float(j.job.result())
+            continue
+        seconds[j.name] = float("nan")
+        if j.job is None:
+            reports.append(f"{j.name} failed: {j.reason}")
         else:
-            seconds[j.name] = float("nan")
-            failed[j.notebook] = str(j.job.paths.stderr)
+            reports.append(f"{j.name} failed: {str(j.job.exception()).strip()[-1500:]}\n"
+                           f"{log_tail(j.job)}")
+        if j.notebook is not None:
+            failed[j.notebook] = str(j.job.paths.stderr) if j.job is not None else j.reason
             # papermill writes its output notebook cell by cell: a failed chapter's is partial
             (src / f"{j.notebook}.ipynb").unlink(missing_ok=True)
-            reports.append(f"{j.notebook} failed: {str(j.job.exception()).strip()[-1500:]}\n"
-                           f"{log_tail(j.job)}")
     if failed:
         toc = drop_notebooks(toc, set(failed))
         toc.setdefault("parts", []).append(
@@ -273,5 +415,5 @@ def run(profile: str, executor: str = "local", chapters=None, parameters=None, *
            seconds=seconds)
     print_table(seconds)
     if failed:
-        raise BuildError("chapter jobs failed:\n" + "\n\n".join(reports))
+        raise BuildError("jobs failed:\n" + "\n\n".join(reports))
     return seconds

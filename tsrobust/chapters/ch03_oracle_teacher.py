@@ -11,7 +11,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tsrobust import results
+from tsrobust import bench, results
 from tsrobust.chapters.cifar import (
     N_PCA,
     N_TEST,
@@ -20,8 +20,11 @@ from tsrobust.chapters.cifar import (
     TEACHER_CHAPTER,
     TEACHER_SETTINGS,
     oracle_teacher,
+    teacher_run,
 )
 from tsrobust.data import CIFAR10
+from tsrobust.models import TEACHER_WIDTHS, ConvNet
+from tsrobust.params import resolve_notebook
 from tsrobust.specialization import PATCH_SIZE, patch_basis
 
 CHAPTER = TEACHER_CHAPTER
@@ -50,9 +53,23 @@ SPREAD_RATIO = 100.0
 def teacher(cfg, data: CIFAR10, *, device="cpu", progress: bool = True):
     """The oracle teacher of ``cfg`` (chapter 3's teacher settings) on ``data``:
     :func:`tsrobust.chapters.cifar.oracle_teacher`, loaded when recorded."""
-    settings = {k: getattr(cfg, k) for k in TEACHER_SETTINGS if k != "n_train"}
     return oracle_teacher(cfg.profile, cfg.seed, data, device=device, progress=progress,
-                          **settings)
+                          **teacher_overrides(cfg))
+
+
+def teacher_overrides(cfg) -> dict:
+    """The teacher settings of ``cfg`` (chapter 3's configuration) as overrides of
+    :func:`tsrobust.chapters.cifar.oracle_teacher` (``n_train`` comes from the data)."""
+    return {k: getattr(cfg, k) for k in TEACHER_SETTINGS if k != "n_train"}
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """The chapter's run that a cluster executes as a job of its own before the notebook: the
+    oracle teacher (:func:`tsrobust.chapters.cifar.teacher_run`) with the notebook's settings
+    for ``params``. Chapters 4–7's runs need the same run, so it is trained once."""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    return [teacher_run(cfg, cuda_mode=params.get("cuda_mode", "default"),
+                        **teacher_overrides(cfg))]
 
 
 def leading(run, settings: dict) -> tuple:
@@ -306,3 +323,19 @@ def claim_rows(*, teacher: dict | None = None, spectrum: dict | None = None,
                         f"{_ordinal(pca_rank)} eigenvalue"),
         ]
     return rows
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of this chapter's teacher at ``cfg`` (:mod:`tsrobust.bench`): the 64-64-64-64
+    teacher trained for ``teacher_epochs`` on ``n_train`` images, the pruned one fine-tuned for
+    ``teacher_finetune_epochs``, and the test accuracy after every epoch of both (forward passes
+    over ``n_test`` images). Not counted: pruning, the final accuracies and the patch PCA (a
+    27 × 27 covariance), each under one epoch's forward passes."""
+    full = bench.layer_macs(ConvNet(TEACHER_WIDTHS))
+    pruned = bench.layer_macs(ConvNet(tuple(cfg.pruned_widths)))
+    train = (bench.teacher_flops(full, images=cfg.n_train, epochs=cfg.teacher_epochs)
+             + bench.teacher_flops(pruned, images=cfg.n_train,
+                                   epochs=cfg.teacher_finetune_epochs))
+    evals = cfg.n_test * (cfg.teacher_epochs * bench.net_flops(full)
+                          + cfg.teacher_finetune_epochs * bench.net_flops(pruned))
+    return train + evals

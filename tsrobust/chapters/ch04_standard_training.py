@@ -19,6 +19,8 @@ at epoch 50 of a 300-epoch run *is* a student trained for 50 epochs, as in Table
 
 from __future__ import annotations
 
+from functools import partial
+
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -27,12 +29,13 @@ from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
     ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TEST, N_TRAIN,
     PAPER_CHECKPOINTS, PCA_RANK, PRECISION, STUDENT_BATCH_SIZE, STUDENT_IMAGES_DOC, STUDENT_LR,
-    STUDENT_OPTIMIZER, epochs_note, larger_profiles_sentence, paper_epoch, record_for,
-    scaled_checkpoints, seed_config, seed_name, shown_run_markdown,
+    STUDENT_OPTIMIZER, epochs_note, larger_profiles_sentence, notebook_inputs,
+    paper_epoch, record_for, scaled_checkpoints, seed_config, seed_name, shown_run_markdown,
+    teacher_run,
 )
 from tsrobust.data import CIFAR10, NOISE_STD
 from tsrobust.models import PRUNED_WIDTHS, ConvNet, build_student
-from tsrobust.params import Setting
+from tsrobust.params import Setting, resolve_notebook
 from tsrobust.plotting import seed_band
 from tsrobust.runtime import choose_device, resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
@@ -248,16 +251,41 @@ def record_standard_training(cfg, data: CIFAR10, teacher: ConvNet, *, variant: s
         device=device)
 
 
+def record_student(cfg, data: CIFAR10, teacher: ConvNet, variant: str, k: int, *,
+                   device="cpu", progress: bool = True):
+    """The ``k``-th seed's ``variant`` student of a run with ``cfg`` (:func:`record_names`),
+    recorded."""
+    _, name, seed_cfg = record_names(cfg)[(variant, k)]
+    return record_standard_training(seed_cfg, data, teacher, variant=variant, device=device,
+                                    progress=progress, name=name)
+
+
 def record_students(cfg, data: CIFAR10, teacher: ConvNet, *, device="cpu",
                     progress: bool = True) -> dict[str, list]:
     """Every student of the chapter (:func:`record_names`), recorded: ``{variant: [Result of
     each seed]}``."""
     runs: dict[str, list] = {v: [] for v in VARIANTS}
-    for (variant, _), (_, name, seed_cfg) in record_names(cfg).items():
-        runs[variant].append(record_standard_training(seed_cfg, data, teacher, variant=variant,
-                                                      device=device, progress=progress,
-                                                      name=name))
+    for variant, k in record_names(cfg):
+        runs[variant].append(record_student(cfg, data, teacher, variant, k, device=device,
+                                            progress=progress))
     return runs
+
+
+def _run_student(profile: str, params: dict, variant: str, k: int):
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    device, data, teacher = notebook_inputs(cfg, cuda_mode=params.get("cuda_mode", "default"))
+    return record_student(cfg, data, teacher, variant, k, device=device)
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """Every student of :func:`record_students` as a run of its own (a cluster job), with the
+    notebook's settings for ``params``: each variant and seed, after chapter 3's teacher."""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    check_settings(cfg)
+    teacher = teacher_run(cfg, cuda_mode=params.get("cuda_mode", "default"))
+    return [results.Run(f"{CHAPTER}/{name}", partial(_run_student, profile, params, variant, k),
+                        settings=seed_cfg.as_dict(), needs=(teacher,))
+            for (variant, k), (_, name, seed_cfg) in record_names(cfg).items()]
 
 
 def leading_runs(cfg, own: dict[str, list]) -> tuple:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -38,8 +39,9 @@ from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
     ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TRAIN,
     PAPER_CHECKPOINTS, PCA_RANK, PRECISION, STUDENT_BATCH_SIZE, STUDENT_IMAGES_DOC, STUDENT_LR,
-    STUDENT_OPTIMIZER, larger_profiles_sentence, oracle_teacher, paper_epoch, record_for,
-    scaled_checkpoints, seed_config, seed_name, shown_run_markdown,
+    STUDENT_OPTIMIZER, larger_profiles_sentence, notebook_inputs,
+    oracle_teacher, paper_epoch, record_for, scaled_checkpoints, seed_config, seed_name,
+    shown_run_markdown, teacher_run,
 )
 from tsrobust.data import CIFAR10, RESAMPLE_MODES
 from tsrobust.models import (
@@ -49,7 +51,7 @@ from tsrobust.models import (
     ConvNet,
     build_student,
 )
-from tsrobust.params import Setting
+from tsrobust.params import Setting, resolve_notebook
 from tsrobust.plotting import seed_band
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import patch_basis, specialization_at
@@ -495,12 +497,19 @@ def record_table1(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool =
         fingerprint=teacher_fingerprint(teacher), device=device)
 
 
+def record_seed(cfg, data: CIFAR10, teacher, k: int, *, device="cpu", progress: bool = True):
+    """The Table 1 run of the ``k``-th seed of a run with ``cfg`` (:func:`record_names`; the
+    attacks of :func:`seed_attacks`), recorded."""
+    _, name, seed_cfg = record_names(cfg)[k]
+    return record_table1(seed_cfg, data, teacher, device=device, progress=progress, name=name,
+                         names=seed_attacks(k))
+
+
 def record_seeds(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True) -> list:
-    """The Table 1 run of every seed (:func:`record_names`; the attacks of
-    :func:`seed_attacks`), recorded: a list of Results, first seed first."""
-    return [record_table1(seed_cfg, data, teacher, device=device, progress=progress, name=name,
-                          names=seed_attacks(k))
-            for k, (_, name, seed_cfg) in record_names(cfg).items()]
+    """The Table 1 run of every seed (:func:`record_seed`), recorded: a list of Results, first
+    seed first."""
+    return [record_seed(cfg, data, teacher, k, device=device, progress=progress)
+            for k in record_names(cfg)]
 
 
 def record_augmentation(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True):
@@ -515,6 +524,36 @@ def record_deep(cfg, data: CIFAR10, *, device="cpu", progress: bool = True):
     return record_for(CHAPTER, "deep", cfg, lambda: run_deep(
         cfg, data, device=device, progress=progress), data=data,
         fingerprint={"measures": MEASURES}, device=device)
+
+
+def _run(profile: str, params: dict, what: str, k: int = 0):
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    device, data, teacher = notebook_inputs(cfg, cuda_mode=params.get("cuda_mode", "default"),
+                                            data_on_device=False)
+    if what == "seed":
+        return record_seed(cfg, data, teacher, k, device=device)
+    if what == "augmentation":
+        return record_augmentation(cfg, data, teacher, device=device)
+    return record_deep(cfg, data, device=device)
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """The chapter's recorded runs as runs of their own (cluster jobs), with the notebook's
+    settings for ``params``: the Table 1 run of each seed (:func:`record_seed`), the augmented
+    students and the deep network when the profile has them; all after chapter 3's teacher
+    (the deep network trains its own teacher inside its run)."""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    check_settings(cfg)
+    teacher = teacher_run(cfg, cuda_mode=params.get("cuda_mode", "default"),
+                          data_on_device=False)
+    runs = [results.Run(f"{CHAPTER}/{name}", partial(_run, profile, params, "seed", k),
+                        settings=seed_cfg.as_dict(), needs=(teacher,))
+            for k, (_, name, seed_cfg) in record_names(cfg).items()]
+    for what, on in (("augmentation", cfg.augmentation), ("deep", cfg.deep)):
+        if on:
+            runs.append(results.Run(f"{CHAPTER}/{what}", partial(_run, profile, params, what),
+                                    settings=cfg.as_dict(), needs=(teacher,)))
+    return runs
 
 
 def leading_runs(cfg, own: list) -> tuple:

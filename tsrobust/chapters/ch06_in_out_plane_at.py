@@ -29,21 +29,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tsrobust import attacks, results
+from tsrobust import attacks, bench, results
 from tsrobust.chapters.cifar import (
     ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TRAIN, PCA_RANK,
     PRECISION, STUDENT_BATCH_SIZE, STUDENT_IMAGES_DOC, STUDENT_LR, STUDENT_OPTIMIZER,
-    larger_profiles_sentence, record_for, seed_config, seed_name, shown_run_markdown,
+    larger_profiles_sentence, notebook_inputs, record_for, seed_config,
+    seed_name, shown_run_markdown, teacher_run,
 )
 from tsrobust.data import CIFAR10
-from tsrobust.models import build_student
-from tsrobust.params import Setting
+from tsrobust.models import PRUNED_WIDTHS, ConvNet, build_student
+from tsrobust.params import Setting, resolve_notebook
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import (
     SPLIT_THRESHOLD,
@@ -321,13 +323,36 @@ def record_names(cfg) -> dict:
             for k in range(cfg.seeds)}
 
 
-def record_seeds(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True) -> list:
-    """:func:`run_table2` of every seed, recorded (loaded when recorded with this teacher): a
-    list of Results, first seed first."""
-    return [record_for(CHAPTER, name, seed_cfg, lambda c=seed_cfg: run_table2(
-        c, data, teacher, device=device, progress=progress), data=data,
+def record_seed(cfg, data: CIFAR10, teacher, k: int, *, device="cpu", progress: bool = True):
+    """:func:`run_table2` of the ``k``-th seed of a run with ``cfg`` (:func:`record_names`),
+    recorded (loaded when recorded with this teacher)."""
+    _, name, seed_cfg = record_names(cfg)[k]
+    return record_for(CHAPTER, name, seed_cfg, lambda: run_table2(
+        seed_cfg, data, teacher, device=device, progress=progress), data=data,
         fingerprint=teacher_fingerprint(teacher), device=device)
-        for _, name, seed_cfg in record_names(cfg).values()]
+
+
+def record_seeds(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True) -> list:
+    """:func:`record_seed` of every seed: a list of Results, first seed first."""
+    return [record_seed(cfg, data, teacher, k, device=device, progress=progress)
+            for k in record_names(cfg)]
+
+
+def _run_seed(profile: str, params: dict, k: int):
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    device, data, teacher = notebook_inputs(cfg, cuda_mode=None, data_on_device=False)
+    return record_seed(cfg, data, teacher, k, device=device)
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """Each seed's three students (:func:`record_seed`) as a run of its own (a cluster job),
+    with the notebook's settings for ``params``, after chapter 3's teacher."""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    check_settings(cfg)
+    teacher = teacher_run(cfg, cuda_mode=None, data_on_device=False)
+    return [results.Run(f"{CHAPTER}/{name}", partial(_run_seed, profile, params, k),
+                        settings=seed_cfg.as_dict(), needs=(teacher,))
+            for k, (_, name, seed_cfg) in record_names(cfg).items()]
 
 
 def leading_runs(cfg, own: list) -> tuple:
@@ -684,3 +709,19 @@ def survival_markdown(rows: list[results.Row]) -> str:
         lines.append(f"- *{claim}*: Table 2's split — {before}; projected attacks — {after}: "
                      f"**{survives}**.")
     return "Which of Table 2's conclusions survive the projected attack:\n\n" + "\n".join(lines)
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of this chapter at ``cfg`` (:mod:`tsrobust.bench`), per seed: the in-plane and the
+    out-of-plane student (two PGD runs of ``at_steps`` per image and epoch: the pair), the
+    standard AT student (one run), and Table 2's evaluation of the three (``n_eval`` images,
+    ``eval_steps`` steps, the pair's two runs and, with ``projected``, the two projected
+    attacks). Not counted: the specialization metrics and the patch-split eigensolver."""
+    s, t = bench.layer_macs(build_student()), bench.layer_macs(ConvNet(PRUNED_WIDTHS))
+    n, e = cfg.n_student, cfg.epochs
+    train = (2 * bench.run_flops(s, t, images=n, epochs=e, pgd_steps=2 * cfg.at_steps)
+             + bench.run_flops(s, t, images=n, epochs=e, pgd_steps=cfg.at_steps))
+    runs = 2 + (2 if cfg.projected else 0)
+    evals = len(COLUMNS) * bench.attack_flops(s, t, images=cfg.n_eval,
+                                              steps=runs * cfg.eval_steps)
+    return cfg.seeds * (train + evals)

@@ -27,23 +27,25 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tsrobust import attacks, results
+from tsrobust import attacks, bench, results
 from tsrobust import robust_features as rf
 from tsrobust.ccat import CLEAN_FRACTION
 from tsrobust.chapters.cifar import (
     ATTACK_ALPHA, ATTACK_EPS, ATTACK_STEPS, EVAL_SEED_OFFSET, MEASURES, N_PCA, N_TRAIN, PCA_RANK,
     PRECISION, STUDENT_BATCH_SIZE, STUDENT_LR, STUDENT_OPTIMIZER, larger_profiles_sentence,
-    record_for, seed_config, seed_name, shown_run_markdown,
+    notebook_inputs, record_for, seed_config, seed_name, shown_run_markdown,
+    teacher_run,
 )
 from tsrobust.data import CIFAR10
-from tsrobust.models import build_student
-from tsrobust.params import Setting
+from tsrobust.models import PRUNED_WIDTHS, ConvNet, build_student
+from tsrobust.params import Setting, resolve_notebook
 from tsrobust.plotting import seed_band
 from tsrobust.runtime import resolve_precision
 from tsrobust.specialization import (
@@ -351,14 +353,39 @@ def record_names(cfg) -> dict:
             for k in range(cfg.seeds)}
 
 
-def record_seeds(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True) -> list:
-    """:func:`run_students` of every seed, recorded with the teacher's weight digest (a record
-    made with another teacher is recomputed): a list of Results, first seed first."""
+def record_seed(cfg, data: CIFAR10, teacher, k: int, *, device="cpu", progress: bool = True):
+    """:func:`run_students` of the ``k``-th seed of a run with ``cfg`` (:func:`record_names`),
+    recorded with the teacher's weight digest (a record made with another teacher is
+    recomputed)."""
+    _, name, seed_cfg = record_names(cfg)[k]
     fingerprint = {"teacher_digest": model_digest(teacher), "measures": MEASURES}
-    return [record_for(CHAPTER, name, seed_cfg, lambda c=seed_cfg, k=k: run_students(
-        c, data, teacher, device=device, progress=progress, grid=k == 0), data=data,
+    return record_for(CHAPTER, name, seed_cfg, lambda: run_students(
+        seed_cfg, data, teacher, device=device, progress=progress, grid=k == 0), data=data,
         fingerprint=fingerprint, device=device)
-        for k, (_, name, seed_cfg) in record_names(cfg).items()]
+
+
+def record_seeds(cfg, data: CIFAR10, teacher, *, device="cpu", progress: bool = True) -> list:
+    """:func:`record_seed` of every seed: a list of Results, first seed first."""
+    return [record_seed(cfg, data, teacher, k, device=device, progress=progress)
+            for k in record_names(cfg)]
+
+
+def _run_seed(profile: str, params: dict, k: int):
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    device, data, teacher = notebook_inputs(cfg, cuda_mode=None, data_on_device=False)
+    return record_seed(cfg, data, teacher, k, device=device)
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """Each seed's students (:func:`record_seed`) as a run of its own (a cluster job), with the
+    notebook's settings for ``params``, after chapter 3's teacher. (The ρ values of one seed
+    share one record, so they stay in one run.)"""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    check_settings(cfg)
+    teacher = teacher_run(cfg, cuda_mode=None, data_on_device=False)
+    return [results.Run(f"{CHAPTER}/{name}", partial(_run_seed, profile, params, k),
+                        settings=seed_cfg.as_dict(), needs=(teacher,))
+            for k, (_, name, seed_cfg) in record_names(cfg).items()]
 
 
 def leading_runs(cfg, own: list) -> tuple:
@@ -777,3 +804,27 @@ def pipeline_markdown(own: list[dict], cfg) -> str:
                      f"{results.mean_pm([mean_mbnc(v, c) for v in own])} |")
     return ("\n".join(lines) + f"\n\nThis build's `{cfg.profile}` run ({scale_note(cfg)}) — its "
             f"claim rows would read: {results.verdict_counts(claim_rows(own, cfg))}.")
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of this chapter at ``cfg`` (:mod:`tsrobust.bench`), per seed, as the settings'
+    docstring counts them: AT (``at_steps`` PGD steps per image and epoch); CCAT for each ρ
+    (the share ``1 − ccat_clean_fraction`` of each batch attacked); the long ST student (the
+    short one is its checkpoint); the robust-feature dataset (``rf_steps`` gradient steps
+    through student and teacher per target); the RFT fine-tune; and the ℓ∞ PGD of every
+    student (``repeats`` × ``n_eval`` images × ``eval_steps``). Not counted: the specialization
+    metrics."""
+    s, t = bench.layer_macs(build_student()), bench.layer_macs(ConvNet(PRUNED_WIDTHS))
+    n, e = cfg.n_student, cfg.epochs
+    attacked = round(n * (1 - cfg.ccat_clean_fraction))
+    ccat = (bench.run_flops(s, t, images=n, epochs=e)
+            + e * bench.attack_flops(s, t, images=attacked, steps=cfg.at_steps))
+    students = 1 + len(cfg.rhos) + 2 + 1  # AT, CCAT per ρ, ST short and long, RFT
+    per_seed = (bench.run_flops(s, t, images=n, epochs=e, pgd_steps=cfg.at_steps)
+                + len(cfg.rhos) * ccat
+                + bench.run_flops(s, t, images=n, epochs=cfg.st_long_epochs)
+                + bench.attack_flops(s, t, images=cfg.n_rf, steps=cfg.rf_steps)
+                + bench.run_flops(s, t, images=cfg.n_rf, epochs=cfg.rft_epochs)
+                + students * cfg.repeats * bench.attack_flops(s, t, images=cfg.n_eval,
+                                                              steps=cfg.eval_steps))
+    return cfg.seeds * per_seed

@@ -16,16 +16,21 @@ and how results that depend on it are recorded.
   accuracy attack :data:`ATTACK_EPS`, :data:`ATTACK_ALPHA`, :data:`ATTACK_STEPS`) and the seeds
   of a comparison (:func:`seed_config`, :func:`seed_name`): chapters 4 and 5 train and attack
   their standard-trained students alike, so their numbers compare.
+- Independent runs (:class:`tsrobust.results.Run`, jobs of ``python -m tsrobust.book run``):
+  :func:`teacher_run` is the teacher as a run of its own (chapters 4–7's runs
+  need it), :func:`notebook_inputs` the device, data and recorded teacher a notebook starts
+  from.
 """
 
 from __future__ import annotations
 
 import time
+from functools import partial
 
 import torch
 
 from tsrobust import results
-from tsrobust.data import CIFAR10, ROTATION_DEG
+from tsrobust.data import CIFAR10, ROTATION_DEG, load_cifar10
 from tsrobust.models import (
     DEEP_PRUNED_WIDTHS,
     DEEP_TEACHER_WIDTHS,
@@ -38,7 +43,7 @@ from tsrobust.models import (
     prune_by_fanout,
 )
 from tsrobust.params import PROFILES, Setting, resolve
-from tsrobust.runtime import PRECISIONS, choose_device, resolve_precision
+from tsrobust.runtime import PRECISIONS, choose_device, configure_cuda, resolve_precision
 from tsrobust.training import (
     OPTIMIZERS,
     SCHEDULES,
@@ -374,3 +379,46 @@ def oracle_teacher(profile: str, seed: int, data: CIFAR10, *, device="cpu", deep
     full = model_from_arrays(res.arrays, "full", res.values["full_widths"], device=device)
     pruned = model_from_arrays(res.arrays, "pruned", res.values["pruned_widths"], device=device)
     return full, pruned, res
+
+
+# -- independent runs (cluster jobs) ------------------------------------------------------------
+
+def notebook_inputs(cfg, *, cuda_mode: str | None = "default", data_on_device: bool = True):
+    """``(device, data, teacher)`` as a CIFAR chapter's notebook starts: the device
+    (``configure_cuda(cuda_mode)`` unless ``None``: chapters 6 and 7 leave torch's defaults),
+    ``cfg.n_train`` / ``cfg.n_test`` CIFAR-10 images (on the device, or the CPU with
+    ``data_on_device=False``) and chapter 3's pruned oracle teacher for ``cfg``'s profile and
+    seed (loaded when recorded)."""
+    device = choose_device()
+    if cuda_mode is not None:
+        configure_cuda(cuda_mode, device)
+    data = load_cifar10(device=device if data_on_device else "cpu", n_train=cfg.n_train,
+                        n_test=cfg.n_test)
+    _, teacher, _ = oracle_teacher(cfg.profile, cfg.seed, data, device=device)
+    return device, data, teacher
+
+
+def _record_teacher(profile: str, seed: int, n_train: int, n_test: int, data_on_device: bool,
+                    cuda_mode: str | None, overrides: dict):
+    device = choose_device()
+    if cuda_mode is not None:
+        configure_cuda(cuda_mode, device)
+    data = load_cifar10(device=device if data_on_device else "cpu", n_train=n_train,
+                        n_test=n_test)
+    return oracle_teacher(profile, seed, data, device=device, **overrides)[2]
+
+
+def teacher_run(cfg, *, cuda_mode: str | None = "default", data_on_device: bool = True,
+                **overrides) -> results.Run:
+    """Chapter 3's oracle teacher for ``cfg`` (a chapter's configuration: its profile, seed,
+    ``n_train``, ``n_test``) as a :class:`tsrobust.results.Run`, recorded as
+    :func:`oracle_teacher` records it: the run every run of chapters 4–7 needs first.
+    ``overrides``: values of :data:`TEACHER_SETTINGS` (chapter 3's parameters; chapters 4–7
+    use the profile's)."""
+    teacher_cfg = resolve(TEACHER_SETTINGS, profile=cfg.profile, seed=cfg.seed,
+                          n_train=cfg.n_train, **overrides)
+    return results.Run(
+        f"{TEACHER_CHAPTER}/teacher",
+        partial(_record_teacher, cfg.profile, cfg.seed, cfg.n_train, cfg.n_test, data_on_device,
+                cuda_mode, overrides),
+        settings=teacher_cfg.as_dict())
