@@ -275,6 +275,30 @@ def test_work_counts_passes_from_the_settings():
     assert w["apgd"] == 3 * (4 + 1) * 2 * 1000 * 100
 
 
+def _resnet18_macs(w: int) -> tuple[int, int]:
+    """(all MACs, the first conv's) of the CIFAR-stem ResNet-18 of width ``w``, by hand: the
+    stem at 32×32, then per stage (32, 16, 8, 4 pixels) the first 3×3 conv (strided from stage
+    2), three more 3×3 convs, the 1×1 shortcut where the width doubles; the linear layer."""
+    stem = 32 * 32 * w * 27
+    total = stem + 4 * 1024 * w * 9 * w
+    for stage, side in ((2, 16), (4, 8), (8, 4)):
+        c = stage * w
+        total += side * side * c * 9 * (c // 2) + 3 * side * side * c * 9 * c
+        total += side * side * c * (c // 2)
+    return total + 8 * w * 10, stem
+
+
+def test_run_flops_counts_resnet_passes_by_hand():
+    macs, stem = _resnet18_macs(64)
+    assert macs == 555_422_720  # the well-known ≈ 0.56 GMAC of the CIFAR ResNet-18
+    cpu = resolve(ch09.SETTINGS, profile="cpu", seed=0)
+    macs, stem = _resnet18_macs(cpu.width)
+    w = ch09.work(cpu)
+    train, grad, fwd = 6 * macs - 2 * stem, 4 * macs, 2 * macs
+    assert ch09.run_flops(cpu) == ((w["st_train"] + w["at_train"]) * train
+                                   + (w["at_pgd"] + w["apgd"]) * grad + w["forward"] * fwd)
+
+
 # -- claim rows on planted per-seed numbers ---------------------------------------------------
 
 HOLD = {"max_mean_train_st": 10.0, "max_mean_train_at": 3.0, "max_skew_train_at": 1.0,

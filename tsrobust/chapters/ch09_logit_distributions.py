@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 
-from tsrobust import logits, results
+from tsrobust import bench, logits, results
 from tsrobust.chapters import resnets
 from tsrobust.chapters.cifar import larger_profiles_sentence
 from tsrobust.data import CIFAR10, CLASSES, NUM_CLASSES, load_cifar10
@@ -620,6 +620,18 @@ def work(cfg) -> dict:
             "at_pgd": cfg.seeds * cfg.epochs * n * cfg.at_steps,
             "apgd": cfg.seeds * sum(evals.values()) * 2 * cfg.n_eval * cfg.apgd_steps,
             "forward": forward}
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of a run with ``cfg`` (:mod:`tsrobust.bench`): the passes of :func:`work` through
+    a ResNet-18 of ``cfg``'s width and stem — training steps (forward, input and weight
+    gradients), attack steps (forward and input gradient) and forward passes. An upper bound
+    through APGD-DLR's share (see :func:`work`)."""
+    macs = bench.layer_macs(resnets.build_network(cfg))
+    w = work(cfg)
+    return ((w["st_train"] + w["at_train"]) * bench.net_flops(macs, train=True)
+            + (w["at_pgd"] + w["apgd"]) * bench.net_flops(macs, input_grad=True)
+            + w["forward"] * bench.net_flops(macs))
 
 
 def profiles_markdown() -> str:
