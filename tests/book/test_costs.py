@@ -67,6 +67,28 @@ def test_profiles_without_records_are_estimated_from_their_flops(tmp_path):
     assert len([l for l in table.splitlines() if l.startswith("| `")]) == 6
 
 
+def test_a_run_under_way_is_estimated_not_measured(tmp_path):
+    # 03_x complete (its two records); 06_y lists three records per run and has one so far
+    _record(tmp_path, "cpu", "03_x", "a", 3000.0)
+    _record(tmp_path, "cpu", "03_x", "b", 1000.0)
+    _record(tmp_path, "cpu", "06_y", "s0", 500.0)
+    x, y = _chapter("03_x", 1e15), _chapter("06_y", 3e14)
+    x.record_names = lambda cfg: {0: ("03_x", "a", cfg), 1: ("03_x", "b", cfg)}
+    y.record_names = lambda cfg: {k: ("06_y", f"s{k}", cfg) for k in range(3)}
+    complete, partial = costs.split_partial(costs.measured(tmp_path), costs.expected([x, y]))
+    assert set(complete) == {("cpu", "03_x")} and set(partial) == {("cpu", "06_y")}
+    table = costs.costs_markdown(tmp_path, modules=[x, y])
+    # the rate is chapter 3's alone (5e11 FLOP/s), and 06_y at cpu is estimated: 6e14 / 5e11
+    assert "500.0 GFLOP/s" in table and "| `cpu` | 06_y | 8.3 min | measured" not in table
+    assert ("| `cpu` | 06_y | ≈ 20.0 min | *estimate*: 6.0e+14 FLOP; 1 of its 3 records made "
+            "so far (8.3 min) |") in table
+    # with its last records, it is measured
+    _record(tmp_path, "cpu", "06_y", "s1", 500.0)
+    _record(tmp_path, "cpu", "06_y", "s2", 500.0)
+    assert "| `cpu` | 06_y | 25.0 min | measured: compute time of 3 records" in \
+        costs.costs_markdown(tmp_path, modules=[x, y])
+
+
 def test_without_cpu_records_the_cpu_profile_is_not_estimated(tmp_path):
     table = costs.costs_markdown(tmp_path, modules=[_chapter("06_y", 3e14)])
     assert "`cpu`" not in table.split("\n\n")[0] and "`gpu` | 06_y" in table

@@ -2,7 +2,8 @@
 
 Measured where there are records: every record carries the wall seconds of its computation in
 its provenance (:func:`tsrobust.results.provenance`); :func:`measured` adds them up per profile
-and chapter. Estimated from FLOPs where there are none: a chapter module that defines
+and chapter — for a chapter that lists its records (``record_names``), only once all of a run's
+records are there (:func:`split_partial`; a run under way is estimated, with what it has made). Estimated from FLOPs where there are none: a chapter module that defines
 ``run_flops(cfg)`` (chapters 3–7; :mod:`tsrobust.bench` counts 2 FLOP per multiply-accumulate of
 every layer, forward and backward) is costed at its profile's settings (:func:`estimated`), at an
 assumed throughput: for ``gpu`` and ``paper``, :data:`tsrobust.bench.REFERENCE_UTILIZATION` of
@@ -37,13 +38,14 @@ def measured(results_root) -> dict[tuple[str, str], dict]:
     """``{(profile, chapter): {"records", "seconds", "devices"}}`` over the JSON records under
     ``results_root`` (checkpoint folders and smoke records aside)."""
     out: dict[tuple[str, str], dict] = defaultdict(
-        lambda: {"records": 0, "seconds": 0.0, "devices": set()})
+        lambda: {"records": 0, "seconds": 0.0, "devices": set(), "names": set()})
     root = Path(results_root)
     for profile in COMMITTED_PROFILES:
         for path in sorted((root / profile).glob("*/*.json")):
             prov = json.loads(path.read_text())["provenance"]
             row = out[(profile, path.parent.name)]
             row["records"] += 1
+            row["names"].add(path.stem)
             row["seconds"] += float(prov["seconds"])
             precision = f", {prov['precision']}" if prov.get("precision") else ""
             row["devices"].add(f"{prov['device']}{precision}")
@@ -67,6 +69,32 @@ def flops(modules=None) -> dict[tuple[str, str], int]:
     return {(p, m.CHAPTER): int(m.run_flops(resolve(m.SETTINGS, profile=p, seed=ESTIMATE_SEED)))
             for m in (chapter_modules() if modules is None else modules)
             for p in COMMITTED_PROFILES}
+
+
+def expected(modules=None) -> dict[tuple[str, str], set[str]]:
+    """``{(profile, chapter): record names}`` that a complete run of each committed profile
+    makes, for the chapter modules that list them (``record_names(cfg)``)."""
+    out = {}
+    for m in (chapter_modules() if modules is None else modules):
+        if not hasattr(m, "record_names"):
+            continue
+        for p in COMMITTED_PROFILES:
+            cfg = resolve(m.SETTINGS, profile=p, seed=ESTIMATE_SEED)
+            out[(p, m.CHAPTER)] = {name for chapter, name, _ in m.record_names(cfg).values()
+                                   if chapter == m.CHAPTER}
+    return out
+
+
+def split_partial(rows: dict, needed: dict) -> tuple[dict, dict]:
+    """``(complete, partial)``: the rows of :func:`measured` whose chapter has every record a
+    run of that profile makes (``needed``, :func:`expected`; chapters that do not list theirs
+    count as complete), and those that lack some — a run under way, whose seconds are not the
+    chapter's cost."""
+    complete, partial = {}, {}
+    for key, row in rows.items():
+        need = needed.get(key)
+        (partial if need is not None and not need <= row["names"] else complete)[key] = row
+    return complete, partial
 
 
 def cpu_rate(rows: dict, counts: dict) -> tuple[float, list[str]] | None:
@@ -115,10 +143,12 @@ def _chapter_list(chapters: list[str]) -> str:
 
 def costs_markdown(results_root, modules=None) -> str:
     """The table of what each profile costs, one row per profile and chapter: measured from the
-    records where there are any, else estimated from FLOPs (marked ≈ and *estimate*); then the
-    assumptions of the estimates."""
-    rows = measured(results_root)
+    records where a run's records are all there, else estimated from FLOPs (marked ≈ and
+    *estimate*; with how many records of a run under way are made); then the assumptions of
+    the estimates."""
     counts = flops(modules)
+    needed = expected(modules)
+    rows, partial = split_partial(measured(results_root), needed)
     est = estimated(rows, counts)
     rate = cpu_rate(rows, counts)
     lines = ["| profile | chapter | cost | how | device |", "|---|---|---|---|---|"]
@@ -134,8 +164,13 @@ def costs_markdown(results_root, modules=None) -> str:
             e = est[(profile, chapter)]
             device = ("the CPU of the `cpu` records, at their rate" if e["basis"] == "cpu"
                       else "A100-class GPU, bf16 (assumed)")
+            made = ""
+            if (profile, chapter) in partial:
+                row, need = partial[(profile, chapter)], needed[(profile, chapter)]
+                made = (f"; {len(row['names'] & need)} of its {len(need)} records made so far "
+                        f"({_duration(row['seconds'])})")
             lines.append(f"| `{profile}` | {chapter} | ≈ {_duration(e['seconds'])} | "
-                         f"*estimate*: {e['flops']:.1e} FLOP | {device} |")
+                         f"*estimate*: {e['flops']:.1e} FLOP{made} | {device} |")
     if not keys:
         lines.append("| – | – | – | – | – |")
     notes = [
