@@ -83,7 +83,7 @@ def test_settings_hold_the_networks_and_every_profile_resolves():
         assert cfg.precision and ch10.network_config(cfg).as_dict() == \
             resnets.network_config(profile, 0).as_dict()
     with pytest.raises(ValueError, match="n_student"):
-        ch10.check_settings(_cfg("smoke", n_student=2000))
+        ch10.check_settings(_cfg("smoke", n_student=1900))
     with pytest.raises(ValueError, match="hold 1"):
         ch10.check_settings(_cfg("smoke", ks=(2, 3)))
     with pytest.raises(ValueError, match="n_student_eval"):
@@ -182,6 +182,12 @@ def test_student_targets_and_what_they_keep():
         ch10.student_targets(ch10.parse_spec("hybrid", 3), at, y)
     # a broken manipulation shows in the kept share
     assert ch10.kept_share(ch10.parse_spec("hybrid", 3), at, at, y, st) < 1.0
+    # a tie at the top keeps the class (argmax alone would name the first of the tied classes)
+    tied = torch.tensor([[1.0, 3.0, 3.0, 0.0]])
+    assert ch10.kept_share(ch10.parse_spec("normal", 3), tied, torch.tensor([[0.0, 0, 1, 0]]),
+                           torch.tensor([2])) == 1.0
+    assert ch10.kept_share(ch10.parse_spec("normal", 3), tied, torch.tensor([[0.0, 0, 0, 1]]),
+                           torch.tensor([2])) == 0.0
 
 
 def test_difference_and_share_by_hand():

@@ -299,10 +299,13 @@ def student_targets(spec: dict, at: torch.Tensor, labels: torch.Tensor,
 def kept_share(spec: dict, targets: torch.Tensor, at: torch.Tensor, labels: torch.Tensor,
                st: torch.Tensor | None = None) -> float:
     """Share of rows whose top class is what the manipulation must keep: the teacher's (normal,
-    fix-k), the label (correct-fix-1), the ST network's (hybrid). 1 on a correct run."""
+    fix-k), the label (correct-fix-1), the ST network's (hybrid) — that class holds the row's
+    largest value (ties allowed: bf16 logits tie now and then, and ``argmax`` then picks the
+    first of the tied classes). 1 on a correct run."""
     want = (labels if spec["target"] == CORRECT_FIX_1 else
             st.argmax(1) if spec["target"] == HYBRID else at.argmax(1))
-    return float((targets.argmax(1) == want.to(targets.device)).float().mean())
+    kept = targets.gather(1, want.to(targets.device).long()[:, None])[:, 0]
+    return float((kept == targets.max(1).values).float().mean())
 
 
 # -- Fig. 5: exemplar manifolds -------------------------------------------------------------------
