@@ -584,14 +584,18 @@ def _margin(m: float) -> str:
     return f"margin {100 * m:.1f} points (2 SE of the paired per-image difference, ≥ 2)"
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def scale_note(cfg) -> str:
     """The run's scale, as every row states it ("paper settings" only when they are)."""
     if results.at_paper_scale(cfg, SETTINGS):
         return f"{cfg.profile} profile, paper settings, {cfg.student_seeds} student seeds"
     return (f"{cfg.profile} profile: ResNet-18 of width {cfg.width} on {cfg.n_student} images, "
-            f"networks {cfg.epochs} epochs (teacher epoch "
-            f"{resnets.distillation_epoch(network_config(cfg))}), students {cfg.student_epochs} "
-            f"epochs, {cfg.student_seeds} seed{'s' if cfg.student_seeds > 1 else ''}, "
+            f"networks {_n(cfg.epochs, 'epoch')} (teacher epoch "
+            f"{resnets.distillation_epoch(network_config(cfg))}), students "
+            f"{_n(cfg.student_epochs, 'epoch')}, {_n(cfg.student_seeds, 'seed')}, "
             f"APGD-{cfg.apgd_steps} on {cfg.n_student_eval} test images (paper: width 64, "
             f"45 000 images, 200 epochs, teacher epoch 40, 3 seeds, APGD-100 on 10 000)")
 
@@ -958,9 +962,9 @@ def reading_markdown(shown_cfg, own_run: bool) -> str:
         return ("This run has the paper's settings: its numbers can be read against Table 2, "
                 "and its directions are judged by the noise of its images and seeds.")
     text = (f"This `{shown_cfg.profile}` run distils a ResNet-18 of width {shown_cfg.width} on "
-            f"{shown_cfg.n_student} images for {shown_cfg.student_epochs} epochs from a teacher "
-            f"trained {shown_cfg.epochs} epochs (the paper: width 64, 45,000 images, 200 "
-            f"epochs): it cannot reproduce Table 2's numbers, only test whether its directions "
+            f"{shown_cfg.n_student} images for {_n(shown_cfg.student_epochs, 'epoch')} from a "
+            f"teacher trained {_n(shown_cfg.epochs, 'epoch')} (the paper: width 64, 45,000 "
+            f"images, 200 epochs): it cannot reproduce Table 2's numbers, only test whether its directions "
             f"already show at this scale, judged by the paired noise of "
             f"{shown_cfg.n_student_eval} attacked test images"
             + (f" and {shown_cfg.student_seeds} seeds." if shown_cfg.student_seeds > 1 else
