@@ -42,7 +42,7 @@
 # epoch-200 teacher 0 %; Fig. A.6), and L1 distillation of the logits transfers more robustness
 # than KL distillation of the softmax (25 points more at the epoch-100 teacher; Fig. A.7).
 # Fig. 5 follows ℓ∞ balls of radius 8/255 around single test images through the blocks of the
-# networks with the mean-field manifold analysis (MFTMA; chapter 9's `tsrobust.manifolds`): the
+# networks with the mean-field manifold analysis (MFTMA, `tsrobust.manifolds`): the
 # non-robust students' exemplar manifolds lose capacity and grow in radius early, like the ST
 # network's.
 #
@@ -74,7 +74,9 @@
 # the network analysed (`manifold_steps` steps of ε/4 from random starts in the ball); the
 # source does not say how it drew its perturbations or how many. Each network's
 # representations after its stem and each of its four stages are measured; capacity is the
-# mean-field estimate, radius and dimension those of its anchor points (chapter 9 explains them).
+# mean-field estimate of the load P/N at which random labels of whole manifolds stop being
+# linearly separable, radius and dimension the size and spread of the manifolds' anchor points
+# (Chung et al. 2018; source C, A.4).
 #
 # **Verdicts.** A direction holds only beyond a margin: two standard errors of the mean
 # per-image difference between the two students (paired: the same images and attack starts), at
