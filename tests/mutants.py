@@ -54,6 +54,7 @@ SPEC = "tsrobust/specialization.py"
 CH07 = "tsrobust/chapters/ch07_ccat_robust_features.py"
 CH09 = "tsrobust/chapters/ch09_logit_distributions.py"
 RESNETS = "tsrobust/chapters/resnets.py"
+CH10 = "tsrobust/chapters/ch10_distillation_manipulations.py"
 
 
 @dataclass(frozen=True)
@@ -397,6 +398,37 @@ MUTANTS = [
            "    return tuple(sorted({max(1, int(np.floor(e * epochs / PAPER_EPOCHS + 0.5)))",
            "    return tuple(sorted({max(1, int(np.floor(e * epochs / PAPER_EPOCHS)))",
            ("tests/chapters/test_resnets.py", "-k", "scaled_epochs")),
+    # -- distillation from fixed targets (source C A.3) and chapter 10 ----------------------
+    Mutant("distillation: each batch fit to the first rows of the targets", TRAINING,
+           "               else distillation_loss(out, targets[idx], loss))",
+           "               else distillation_loss(out, targets[:len(idx)], loss))",
+           ("tests/test_training.py", "-k", "distillation")),
+    Mutant("distillation: KL taken the wrong way round", TRAINING,
+           "        return F.kl_div(F.log_softmax(student_logits.float(), 1),\n"
+           "                        F.log_softmax(targets.float(), 1), log_target=True,",
+           "        return F.kl_div(F.log_softmax(targets.float(), 1),\n"
+           "                        F.log_softmax(student_logits.float(), 1), log_target=True,",
+           ("tests/test_training.py", "-k", "distillation_losses")),
+    Mutant("distillation: a resume state that does not name its targets", TRAINING,
+           '               **({"loss": loss, "targets": tensor_digest(targets)}',
+           '               **({"loss": loss}',
+           ("tests/test_training.py", "-k", "distillation_resumed")),
+    Mutant("ch10: correct-fix-1 built on the average fix-1 targets", CH10,
+           "        return logits.correct_fix_1(at, labels, manipulation=PERMUTE, generator=generator)",
+           "        return logits.correct_fix_1(at, labels, manipulation=AVERAGE, generator=generator)",
+           ("tests/chapters/test_ch10_distillation_manipulations.py", "-k", "student_targets")),
+    Mutant("ch10: a student's '≈ 0' judged with the sign of its robustness reversed", CH10,
+           "                     results.no_effect_verdict(effect, m, refuting),",
+           "                     results.no_effect_verdict(-effect, m, refuting),",
+           ("tests/chapters/test_ch10_distillation_manipulations.py", "-k", "at_zero")),
+    Mutant("ch10: robustness growing with k read backwards", CH10,
+           "        v, m = _above(run, top, low)",
+           "        v, m = _above(run, low, top)",
+           ("tests/chapters/test_ch10_distillation_manipulations.py", "-k", "grows_with_k")),
+    Mutant("ch10: exemplar manifolds cut across images", CH10,
+           "        g = manifolds.manifold_analysis(list(stage.view(len(x), m, -1).numpy()),",
+           "        g = manifolds.manifold_analysis(list(stage.view(m, len(x), -1).numpy()),",
+           ("tests/chapters/test_ch10_distillation_manipulations.py", "-k", "exemplar")),
     # -- the global RNG ----------------------------------------------------------------------
     Mutant("RNG: the ℓ2 start's direction from the global RNG", ATTACKS,
            "    if norm == \"l2\":  # a Gaussian direction scaled to a uniform radius, as "

@@ -764,3 +764,136 @@ def test_classifier_killed_and_resumed_ends_with_identical_weights(tmp_path):
     straight = classifier_run(None)
     assert _same(resumed, straight)
     assert not _same(straight, _weights(_resnet(seed=1)))  # it did train
+
+
+# -- distillation from fixed targets (source C A.3, Fig. A.7) ----------------------------------
+
+def _targets(n=16, seed=3):
+    return torch.randn(n, 10, generator=torch.Generator().manual_seed(seed)) * 3
+
+
+def test_distillation_losses_by_hand():
+    s = torch.tensor([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    t = torch.tensor([[0.0, 2.0, 3.0], [1.0, -1.0, 0.0]])
+    # L1: mean |s − t| over the 6 entries = (1 + 0 + 3 + 1 + 1 + 0) / 6
+    assert float(T.distillation_loss(s, t, "l1")) == pytest.approx(1.0)
+    # KL(softmax(t) ‖ softmax(s)) per row, averaged over the 2 rows
+    def kl_row(sr, tr):
+        p = [math.exp(v) / sum(math.exp(u) for u in tr) for v in tr]
+        q = [math.exp(v) / sum(math.exp(u) for u in sr) for v in sr]
+        return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+    want = (kl_row(s[0].tolist(), t[0].tolist()) + kl_row(s[1].tolist(), t[1].tolist())) / 2
+    assert float(T.distillation_loss(s, t, "kl")) == pytest.approx(want, rel=1e-6)
+    assert float(T.distillation_loss(t, t, "kl")) == pytest.approx(0.0, abs=1e-7)
+    # KL sees only the softmax: a constant added to a row changes nothing; L1 sees it
+    assert float(T.distillation_loss(s, s + 5, "kl")) == pytest.approx(0.0, abs=1e-6)
+    assert float(T.distillation_loss(s, s + 5, "l1")) == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="loss must be"):
+        T.distillation_loss(s, t, "mse")
+    with pytest.raises(ValueError, match="one shape"):
+        T.distillation_loss(s, t[:1], "kl")
+
+
+@pytest.mark.parametrize("loss", ["l1", "kl"])
+def test_distillation_history_is_the_loss_to_the_targets(loss):
+    """With lr 0 (weights unchanged) and one batch, the epoch's loss is the distillation loss of
+    the training-mode outputs (batch statistics) against the targets."""
+    import copy
+    model = _resnet(seed=4)
+    x, y = _labelled(16)
+    t = _targets(16)
+    with torch.no_grad():
+        want = float(T.distillation_loss(copy.deepcopy(model).train()(x), t, loss))
+    hist = T.train_classifier(model, x, y, epochs=1, lr=0.0, batch_size=16, augment=False,
+                              targets=t, loss=loss, generator=torch.Generator().manual_seed(0),
+                              progress=False)
+    assert hist["loss"][0] == pytest.approx(want, rel=1e-4)
+
+
+def test_distillation_fits_each_image_to_its_own_fixed_row(monkeypatch):
+    """Every batch is fit to the target rows of exactly its images (not the first rows, not
+    a reshuffled copy), epoch after epoch."""
+    n = 12
+    x = torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1).expand(n, 3, 32, 32) / n
+    y = torch.zeros(n, dtype=torch.long)
+    t = _targets(n)
+    model = _resnet()
+    seen_x, seen_t = [], []
+    model.register_forward_pre_hook(
+        lambda m, inp: seen_x.append(inp[0].detach().clone()) if m.training else None)
+    real = T.distillation_loss
+
+    def spy(s, tb, loss):
+        seen_t.append(tb.detach().clone())
+        return real(s, tb, loss)
+
+    monkeypatch.setattr(T, "distillation_loss", spy)
+    T.train_classifier(model, x, y, epochs=2, batch_size=5, augment=False, targets=t, loss="l1",
+                       generator=torch.Generator().manual_seed(0), progress=False)
+    assert len(seen_x) == len(seen_t) == 2 * 3
+    for xb, tb in zip(seen_x, seen_t):
+        rows = (xb[:, 0, 0, 0] * n).round().long()
+        assert torch.equal(tb, t[rows])
+
+
+def test_distillation_augments_with_crop_and_flip_only(monkeypatch):
+    """A.3: the student sees crop + flip augmented images (no rotation) against fixed targets."""
+    calls = []
+    real = T.augment_images
+
+    def spy(xb, gen, **kw):
+        calls.append(kw)
+        return real(xb, gen, **kw)
+
+    monkeypatch.setattr(T, "augment_images", spy)
+    x, y = _labelled(8)
+    T.train_classifier(_resnet(), x, y, epochs=1, batch_size=8, targets=_targets(8), loss="l1",
+                       generator=torch.Generator().manual_seed(0), progress=False)
+    assert calls and all(kw.get("rotation_deg") == 0.0 for kw in calls)
+
+
+def test_distillation_resumed_after_a_crash_ends_with_identical_weights(tmp_path):
+    x, y = _labelled(16)
+    t = _targets(16)
+
+    def run(folder, crash_at=None):
+        def on_cp(epoch, m):
+            if epoch == crash_at:
+                raise KeyboardInterrupt  # killed after the epoch's state was written
+
+        model = _resnet(seed=5)
+        T.train_classifier(model, x, y, epochs=3, batch_size=8, targets=t, loss="kl",
+                           checkpoint_dir=folder, checkpoint_epochs=(1, 2, 3),
+                           on_checkpoint=on_cp, generator=torch.Generator().manual_seed(6),
+                           progress=False)
+        return _weights(model)
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "ck", crash_at=2)
+    assert torch.load(tmp_path / "ck" / T.STATE_FILE, weights_only=True)["epoch"] == 2
+    resumed, straight = run(tmp_path / "ck"), run(None)
+    assert _same(resumed, straight)
+    assert not _same(straight, _weights(_resnet(seed=5)))
+    # the state names its targets: other targets (or another loss) do not resume it
+    with pytest.raises(T.CheckpointError, match="other settings"):
+        T.train_classifier(_resnet(seed=5), x, y, epochs=3, batch_size=8, targets=t + 1,
+                           loss="kl", checkpoint_dir=tmp_path / "ck",
+                           generator=torch.Generator().manual_seed(6), progress=False)
+
+
+def test_distillation_bad_input_fails_fast():
+    x, y = _labelled(8)
+    gen = torch.Generator()
+    bad = [
+        (dict(targets=_targets(8)), "loss='l1' or loss='kl'"),
+        (dict(loss="l1"), "pass targets"),
+        (dict(loss="mse", targets=_targets(8)), "loss must be"),
+        (dict(loss="l1", targets=_targets(7)), r"float tensor \[8, classes\]"),
+        (dict(loss="l1", targets=_targets(8).long()), "float tensor"),
+        (dict(loss="l1", targets=_targets(8)[:, :, None]), "float tensor"),
+        (dict(loss="l1", targets=torch.full((8, 10), float("nan"))), "NaN"),
+        (dict(loss="kl", targets=_targets(8), adversarial=T.PAPER_AT), "clean images"),
+    ]
+    for kw, msg in bad:
+        with pytest.raises(ValueError, match=msg):
+            T.train_classifier(_resnet(), x, y, epochs=1, generator=gen, progress=False, **kw)

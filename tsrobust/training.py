@@ -10,7 +10,8 @@
   (§5.6, :mod:`tsrobust.ccat`: soft labels that fade with the perturbation's size).
 - :func:`train_classifier`: a classifier on data labels with source C's recipe (A.2: SGD,
   step schedule, crop + flip), standard or adversarially trained with label-based ℓ∞ PGD
-  (:func:`label_pgd`).
+  (:func:`label_pgd`), or distilled on clean images from fixed per-image target logits (A.3:
+  the L1 logit loss, or KL on the softmax for Fig. A.7; :func:`distillation_loss`).
 - :func:`predict`, :func:`accuracy`, :func:`agreement_rate`: evaluation without gradients.
 - :func:`model_arrays` / :func:`model_from_arrays` / :func:`model_digest`: weights as named
   arrays for a recorded result, and a short hash that identifies them.
@@ -47,7 +48,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from tsrobust import attacks, ccat as ccat_lib, results, runtime
+from tsrobust import attacks, ccat as ccat_lib, logits as logits_lib, results, runtime
 from tsrobust.data import (
     CIFAR10,
     CROP_PADDING,
@@ -575,9 +576,10 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
                      checkpoint_epochs: Iterable[int] = (),
                      on_checkpoint: Callable[[int, torch.nn.Module], None] | None = None,
                      progress: bool = True, precision: str = "fp32",
-                     channels_last: bool | None = None) -> dict:
+                     channels_last: bool | None = None, targets: torch.Tensor | None = None,
+                     loss: str = "ce") -> dict:
     """Train a classifier on images ``x`` with labels ``y`` (cross-entropy), standard or
-    adversarial, with source C's recipe (A.2) as the defaults.
+    adversarial, with source C's recipe (A.2) as the defaults — or distil it from fixed targets.
 
     SGD with momentum 0.9 (:data:`MOMENTUM`), learning rate ``lr`` divided by 10 after each of
     ``milestones`` (epochs; default: the paper's 100 and 150 of 200 scaled to ``epochs`` by
@@ -593,6 +595,14 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
     the model in eval mode, BatchNorm on its running statistics, then back to training mode — and
     the model trained on them alone.
 
+    ``targets`` (float ``[len(x), classes]``) with ``loss`` ``"l1"`` or ``"kl"``: logit
+    distillation on clean images from *fixed* per-image targets (source C A.3: each image's
+    target is computed once, e.g. the teacher's logits averaged over augmentations,
+    :func:`tsrobust.logits.distillation_targets`, then manipulated, §4.2): every (augmented)
+    batch is fit to its images' rows of ``targets`` by :func:`distillation_loss`; ``y`` then only
+    counts the training accuracy. ``loss="ce"`` (the default) trains on the labels and takes no
+    targets; distillation takes no ``adversarial``.
+
     ``precision`` (``"fp32"``, ``"bf16"``, ``"auto"``): of the forward passes and of the attack
     (weights, optimizer state and perturbations stay fp32); ``channels_last``: the layout of the
     net and of every batch (``None``: :func:`tsrobust.runtime.channels_last`). Epoch checkpoints and resuming as in the module docstring:
@@ -605,6 +615,7 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
     adversarial = _check_at(adversarial)
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} images but y {len(y)} labels")
+    targets = _check_distillation(targets, loss, n=len(x), adversarial=adversarial)
     ms = scaled_milestones(epochs) if milestones is None else tuple(int(m) for m in milestones)
     device = choose_device(device)
     precision = runtime.resolve_precision(precision, device)
@@ -613,6 +624,8 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
     model.to(device=device, memory_format=fmt)
     x = x.to(device).contiguous(memory_format=fmt)
     y = y.to(device)
+    if targets is not None:
+        targets = targets.to(device)
 
     def batch_loss(idx):
         xb, yb = x[idx], y[idx]
@@ -625,18 +638,84 @@ def train_classifier(model, x: torch.Tensor, y: torch.Tensor, *, epochs: int = P
                            ).contiguous(memory_format=fmt)
         with _autocast(device, precision):
             out = model(xb)
-        return F.cross_entropy(out.float(), yb), (out.argmax(1) == yb).sum()
+        fit = (F.cross_entropy(out.float(), yb) if targets is None
+               else distillation_loss(out, targets[idx], loss))
+        return fit, (out.argmax(1) == yb).sum()
 
     run_key = {"kind": "classifier", "model": f"{type(model).__name__}({model.extra_repr()})",
                "n": len(x), "epochs": epochs, "lr": lr, "milestones": list(ms),
                "batch_size": batch_size, "weight_decay": weight_decay, "augment": bool(augment),
-               "adversarial": adversarial, "bf16": precision == "bf16"}
+               "adversarial": adversarial, "bf16": precision == "bf16",
+               # distillation only (label runs keep the key their checkpoints were written with)
+               **({"loss": loss, "targets": tensor_digest(targets)}
+                  if targets is not None else {})}
     return _fit(model, batch_loss, n=len(x), epochs=epochs, batch_size=batch_size,
                 lr_at=step_lr(lr, ms), optimizer="sgd", weight_decay=weight_decay,
                 generator=generator, device=device, checkpoint_dir=checkpoint_dir,
                 checkpoint_epochs=checkpoint_epochs, on_checkpoint=on_checkpoint,
                 run_key=run_key, progress=progress,
-                desc=f"classifier{' (AT)' if adversarial else ''}")
+                desc=f"classifier{' (AT)' if adversarial else ''}"
+                     f"{f' (distilled, {loss})' if targets is not None else ''}")
+
+
+DISTILLATION_LOSSES = ("l1", "kl")
+"""Losses of distillation from fixed targets (source C A.3, Fig. A.7): ``"l1"`` the mean
+absolute difference of the logits (:func:`tsrobust.logits.l1_logit_loss`), ``"kl"`` the
+KL divergence of the student's softmax from the target's."""
+CLASSIFIER_LOSSES = ("ce",) + DISTILLATION_LOSSES
+"""``loss`` of :func:`train_classifier`: cross-entropy to the labels, or a distillation loss."""
+
+
+def distillation_loss(student_logits: torch.Tensor, targets: torch.Tensor,
+                      loss: str) -> torch.Tensor:
+    """The loss of a batch of student logits against fixed target logits (source C A.3):
+    ``"l1"`` — the L1 logit loss, mean |s − t| over images and classes
+    (:func:`tsrobust.logits.l1_logit_loss`); ``"kl"`` — softmax distillation at temperature 1,
+    KL(softmax(t) ‖ softmax(s)) summed over classes and averaged over images (Hinton et al.; the
+    source compares it with L1 in Fig. A.7 and names no temperature). In fp32 whatever the
+    forward pass's precision."""
+    if loss == "l1":
+        return logits_lib.l1_logit_loss(student_logits, targets)
+    if loss == "kl":
+        if student_logits.shape != targets.shape:
+            raise ValueError(f"student logits {tuple(student_logits.shape)} and targets "
+                             f"{tuple(targets.shape)} must have one shape")
+        return F.kl_div(F.log_softmax(student_logits.float(), 1),
+                        F.log_softmax(targets.float(), 1), log_target=True,
+                        reduction="batchmean")
+    raise ValueError(f"loss must be one of {DISTILLATION_LOSSES}, got {loss!r}")
+
+
+def _check_distillation(targets, loss: str, *, n: int, adversarial) -> torch.Tensor | None:
+    """Fail fast on a distillation set-up :func:`train_classifier` cannot run."""
+    if loss not in CLASSIFIER_LOSSES:
+        raise ValueError(f"loss must be one of {CLASSIFIER_LOSSES}, got {loss!r}")
+    if loss == "ce":
+        if targets is not None:
+            raise ValueError("targets are distillation targets: pass loss='l1' or loss='kl' "
+                             "with them (loss='ce' trains on the labels)")
+        return None
+    if targets is None:
+        raise ValueError(f"loss={loss!r} distils from fixed targets: pass targets, a float "
+                         f"tensor [n, classes] with one row per image")
+    if (not torch.is_tensor(targets) or targets.ndim != 2 or not targets.is_floating_point()
+            or len(targets) != n):
+        raise ValueError(f"targets must be a float tensor [{n}, classes] (one row per image of "
+                         f"x), got {type(targets).__name__} "
+                         f"{tuple(getattr(targets, 'shape', ()))}")
+    if not torch.isfinite(targets).all():
+        raise ValueError("targets contain NaN or infinite values")
+    if adversarial is not None:
+        raise ValueError("distillation from fixed targets runs on clean images (source C A.3): "
+                         "pass adversarial=None")
+    return targets.float()
+
+
+def tensor_digest(t: torch.Tensor) -> str:
+    """A short hash of a tensor's values (float64 bytes): ties a resume state or a record to the
+    exact targets it was trained on."""
+    return hashlib.sha1(t.detach().to("cpu", torch.float64).contiguous().numpy()
+                        .tobytes()).hexdigest()[:16]
 
 
 # -- recorded weights and checkpoint folders -------------------------------------------------
