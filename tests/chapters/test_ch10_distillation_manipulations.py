@@ -8,7 +8,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from tsrobust import logits  # noqa: E402
+from tsrobust import bench, logits  # noqa: E402
 from tsrobust.chapters import ch10_distillation_manipulations as ch10  # noqa: E402
 from tsrobust.chapters import resnets  # noqa: E402
 from tsrobust.models import STAGE_NAMES, ResNet18  # noqa: E402
@@ -146,6 +146,18 @@ def test_work_counts_the_settings():
     assert w["apgd_steps"] == 6 * 100 * 2 * 10
     assert w["manifold_pgd_steps"] == 6 * 8 * 6 * 2
     assert "6 students" in ch10.work_markdown(cfg)
+
+
+def test_run_flops_counts_the_work_through_the_resnet():
+    cfg = _cfg("smoke")
+    macs = bench.layer_macs(resnets.build_network(ch10.network_config(cfg)))
+    m, stem = sum(macs), macs[0]
+    w = ch10.work(cfg)
+    # a training step 2 + 2 + 2 FLOP per MAC (no input gradient at the first conv), an attack
+    # step 2 + 2, a forward pass 2
+    assert ch10.run_flops(cfg) == (w["train_passes"] * (6 * m - 2 * stem)
+                                   + (w["apgd_steps"] + w["manifold_pgd_steps"]) * 4 * m
+                                   + (w["target_passes"] + w["test_passes"]) * 2 * m)
 
 
 # -- targets ---------------------------------------------------------------------------------------

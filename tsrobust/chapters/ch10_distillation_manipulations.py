@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from tsrobust import attacks, logits, manifolds, results
+from tsrobust import attacks, bench, logits, manifolds, results
 from tsrobust.chapters import resnets
 from tsrobust.chapters.cifar import EVAL_SEED_OFFSET, larger_profiles_sentence, record_for
 from tsrobust.data import CIFAR10
@@ -819,6 +819,18 @@ def work(cfg) -> dict:
             "test_passes": n * cfg.n_test,
             "manifold_pgd_steps": nets * cfg.n_manifolds * cfg.manifold_points
                                   * cfg.manifold_steps}
+
+
+def run_flops(cfg) -> int:
+    """FLOPs of a run with ``cfg`` beyond chapter 9's networks (:mod:`tsrobust.bench`): the
+    passes of :func:`work` through a ResNet-18 of the networks' width and stem — training steps
+    (forward, input and weight gradients), APGD and manifold PGD steps (forward and input
+    gradient), target and test passes (forward). An upper bound through APGD-DLR's share."""
+    macs = bench.layer_macs(resnets.build_network(network_config(cfg)))
+    w = work(cfg)
+    return (w["train_passes"] * bench.net_flops(macs, train=True)
+            + (w["apgd_steps"] + w["manifold_pgd_steps"]) * bench.net_flops(macs, input_grad=True)
+            + (w["target_passes"] + w["test_passes"]) * bench.net_flops(macs))
 
 
 def work_markdown(cfg) -> str:
