@@ -112,6 +112,34 @@ def test_record_networks_keeps_the_weights_of_the_first_seed_only(monkeypatch):
     assert out == {"st": ["st"] * 3, "at": ["at"] * 3}
 
 
+def test_independent_runs_are_the_notebooks_networks(tmp_path, monkeypatch):
+    # a tiny run: each network as its own job, then the notebook's call only loads them
+    monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
+    tiny = dict(n_train=300, holdout_per_class=5, n_test=50, width=4, epochs=2,
+                n_logit_train=100, n_eval=20, apgd_steps=2, at_steps=1, batch_size=64,
+                precision="fp32", seeds=2, neighbours=3, n_neighbour_seeds=10)
+    g = torch.Generator().manual_seed(0)
+    data = CIFAR10(torch.rand(300, 3, 32, 32, generator=g), torch.arange(300) % 10,
+                   torch.rand(50, 3, 32, 32, generator=g), torch.arange(50) % 10, NON_OFFICIAL)
+    loads = []
+    monkeypatch.setattr(resnets, "load_cifar10",
+                        lambda **kw: loads.append(kw) or data)
+    runs = ch09.independent_runs("smoke", **tiny)
+    cfg = resolve(ch09.SETTINGS, profile="smoke", seed=0, **tiny)
+    assert [r.name for r in runs] == [f"{ch}/{name}" for ch, name, _ in
+                                      ch09.record_names(cfg).values()]
+    assert [r.settings["keep_weights"] for r in runs] == [k == 0 for (_, k) in
+                                                          ch09.record_names(cfg)]
+    made = {r.name: r() for r in runs}
+    assert all(kw["n_train"] == 300 and kw["n_test"] == 50 for kw in loads)
+    own = ch09.record_networks(cfg, data, progress=False)
+    for kind in ("st", "at"):
+        for res in own[kind]:
+            job = made[f"{res.chapter}/{res.name}"]
+            assert res.loaded and res.values == job.values
+            assert res.provenance["parameters"] == job.provenance["parameters"]
+
+
 def test_leading_runs_takes_the_largest_complete_profile(tmp_path, monkeypatch):
     monkeypatch.setenv("TSROBUST_RESULTS", str(tmp_path))
     own = {"st": ["own"], "at": ["own"]}

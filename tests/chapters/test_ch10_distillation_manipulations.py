@@ -9,6 +9,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from tsrobust import bench, logits  # noqa: E402
+from tsrobust.chapters import ch09_logit_distributions as ch09  # noqa: E402
 from tsrobust.chapters import ch10_distillation_manipulations as ch10  # noqa: E402
 from tsrobust.chapters import resnets  # noqa: E402
 from tsrobust.models import STAGE_NAMES, ResNet18  # noqa: E402
@@ -158,6 +159,31 @@ def test_run_flops_counts_the_work_through_the_resnet():
     assert ch10.run_flops(cfg) == (w["train_passes"] * (6 * m - 2 * stem)
                                    + (w["apgd_steps"] + w["manifold_pgd_steps"]) * 4 * m
                                    + (w["target_passes"] + w["test_passes"]) * 2 * m)
+
+
+def test_independent_runs_order_networks_targets_students():
+    runs = ch10.independent_runs("smoke")
+    cfg = _cfg("smoke")
+    names = ch10.record_names(cfg)
+    assert sorted(r.name for r in runs) == sorted(f"{c}/{n}" for c, n, _ in names.values())
+    by_name = {r.name: r for r in runs}
+    nets = {r.name for r in runs if r.name.startswith(resnets.NETWORK_CHAPTER + "/")}
+    net = ch10.network_config(cfg)
+    assert nets == {f"{resnets.NETWORK_CHAPTER}/{resnets.network_name(k, net)}"
+                    for k in ("at", "st")}
+    # the networks: chapter 9's first seed, weights kept, under the settings chapter 9's runs
+    # give them (a cluster building both chapters trains each once)
+    ch09_runs = {r.name: r for r in ch09.independent_runs("smoke")}
+    for name in nets:
+        assert by_name[name].settings == ch09_runs[name].settings
+        assert by_name[name].settings["keep_weights"] is True and not by_name[name].needs
+    for r in runs:
+        key = r.name.split("/", 1)[1]
+        needs = {n.name for n in r.needs}
+        if key.startswith(("targets_", "manifolds_")):
+            assert needs == nets
+        elif r.name not in nets:  # a student: after every target
+            assert needs == {n for n in by_name if "/targets_" in n} and needs
 
 
 # -- targets ---------------------------------------------------------------------------------------

@@ -27,9 +27,10 @@ exactly the settings the notebook resolves for the same parameters. ``run`` then
 per run (:class:`RunJob`), the runs a run ``needs`` first (chapter 3's teacher before the
 students of chapters 4–7; a run needed by several chapters is submitted once), and executes the
 chapter's notebook once all its runs are recorded: the notebook finds them and only loads them.
-A chapter whose run failed is reported with that run's log and not executed. Chapters 3–7 define
-``independent_runs``; a new chapter (9, 10, …) adds its runs by defining the function next to its
-recording function, for example::
+A chapter whose run failed is reported with that run's log and not executed. Chapters 3–7, 9
+and 10 define ``independent_runs`` (chapters 9 and 10 share their networks' runs,
+:func:`tsrobust.chapters.resnets.network_run`); a new chapter adds its runs by defining the
+function next to its recording function, for example::
 
     def record_seed(cfg, data, k, *, device="cpu"):  # what the notebook's loop over k calls
         _, name, seed_cfg = record_names(cfg)[k]

@@ -34,7 +34,7 @@ from tsrobust import bench, logits, results
 from tsrobust.chapters import resnets
 from tsrobust.chapters.cifar import larger_profiles_sentence
 from tsrobust.data import CIFAR10, CLASSES, NUM_CLASSES, load_cifar10
-from tsrobust.params import PROFILES, Setting, resolve
+from tsrobust.params import PROFILES, Setting, resolve, resolve_notebook
 
 CHAPTER = resnets.NETWORK_CHAPTER
 """Record key of this chapter: the networks are its records."""
@@ -147,6 +147,16 @@ def record_networks(cfg, data: CIFAR10, *, device="cpu", progress: bool = True) 
         out[kind].append(resnets.trained_network(kind, ncfg, data, keep_weights=k == 0,
                                                  device=device, progress=progress))
     return out
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """Every seed's ST and AT network (:func:`resnets.network_run`) as a run of its own (a
+    cluster job), with the notebook's settings for ``params`` and the weights kept as
+    :func:`record_networks` keeps them."""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    check_settings(cfg)
+    return [resnets.network_run(kind, ncfg, keep_weights=k == 0)
+            for (kind, k), (_, _, ncfg) in record_names(cfg).items()]
 
 
 def leading_runs(cfg, own: dict) -> tuple:

@@ -32,6 +32,7 @@ of :data:`SETTINGS` or named constants here, stated in the chapter.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -41,9 +42,9 @@ from tqdm.auto import tqdm
 from tsrobust import attacks, bench, logits, manifolds, results
 from tsrobust.chapters import resnets
 from tsrobust.chapters.cifar import EVAL_SEED_OFFSET, larger_profiles_sentence, record_for
-from tsrobust.data import CIFAR10
+from tsrobust.data import CIFAR10, load_cifar10
 from tsrobust.models import NUM_CLASSES, STAGE_NAMES, ResNet18
-from tsrobust.params import Setting, resolve
+from tsrobust.params import Setting, resolve, resolve_notebook
 from tsrobust.runtime import choose_device, resolve_precision
 from tsrobust.training import (
     PAPER_EPOCHS,
@@ -477,6 +478,35 @@ def record_one(cfg, data: CIFAR10, key: str, *, device="cpu", progress: bool = T
         net_kind, _, epoch = rest.partition("_e")
         return teacher_targets(cfg, data, net_kind, int(epoch), **common)
     return record_network_manifolds(cfg, data, rest, **common)
+
+
+def _record_job(profile: str, params: dict, key: str):
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    data = load_cifar10(n_train=cfg.n_train, n_test=cfg.n_test, device="cpu")
+    return record_one(cfg, data, key, device=choose_device())
+
+
+def independent_runs(profile: str, **params) -> list[results.Run]:
+    """Every record of :func:`record_names` as a run of its own (a cluster job), with the
+    notebook's settings for ``params``: the two networks (chapter 9's first seed, under the
+    names chapter 9's runs have: a cluster trains them once), then the targets and the
+    manifold geometry (after the networks), then every student (after the targets) side by
+    side."""
+    cfg = resolve_notebook(SETTINGS, profile, params)
+    check_settings(cfg)
+    names = record_names(cfg)
+    net = network_config(cfg)
+    nets = tuple(resnets.network_run(kind, net, keep_weights=True) for kind in ("at", "st"))
+
+    def run(key, needs):
+        chapter, name, rec_cfg = names[key]
+        return results.Run(f"{chapter}/{name}", partial(_record_job, profile, params, key),
+                           settings=rec_cfg.as_dict(), needs=needs)
+
+    targets = tuple(run(key, nets) for key in names if key.startswith("targets_"))
+    manifolds = [run(key, nets) for key in names if key.startswith("manifolds_")]
+    students = [run(key, targets) for key in names if key.startswith("student:")]
+    return [*nets, *targets, *manifolds, *students]
 
 
 def record_all(cfg, data: CIFAR10, *, device="cpu", progress: bool = True) -> dict:

@@ -13,6 +13,9 @@ recorded with provenance.
   epochs of Fig. A.6 (AT) or the distillation epoch (ST) (:func:`kept_epochs`; chapter 10
   distils from them).
 - :func:`network_at`: the recorded weights of one of those epochs as a model.
+- :func:`network_run`: one network as a :class:`tsrobust.results.Run` (a cluster job of its
+  own; chapters 9 and 10 list it among their ``independent_runs`` under the same name, so a
+  cluster trains it once).
 
 Chapter 9 records the networks; chapter 10 loads its teacher from the same record (training it
 itself when it is missing), so that the teacher of the distillations is one of the AT networks
@@ -24,9 +27,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from tsrobust import attacks
+from functools import partial
+
+from tsrobust import attacks, results
 from tsrobust.chapters.cifar import EVAL_SEED_OFFSET, PRECISION, record_for
-from tsrobust.data import CIFAR10, HOLDOUT_PER_CLASS, holdout_split
+from tsrobust.data import CIFAR10, HOLDOUT_PER_CLASS, holdout_split, load_cifar10
 from tsrobust.models import RESNET_WIDTH, STEMS, ResNet18
 from tsrobust.params import Setting, resolve
 from tsrobust.runtime import choose_device, resolve_precision
@@ -276,3 +281,22 @@ def network_at(res, epoch: int, cfg, *, device="cpu") -> ResNet18:
                          f"{epoch}; record it with keep_weights=True")
     return load_model_arrays(build_network(cfg), res.arrays, f"weights_e{epoch}",
                              device=choose_device(device))
+
+
+def _network_job(kind: str, values: dict, keep_weights: bool):
+    values = dict(values)
+    cfg = network_config(values.pop("profile"), values.pop("seed"), **values)
+    data = load_cifar10(n_train=cfg.n_train, n_test=cfg.n_test, device="cpu")
+    return trained_network(kind, cfg, data, keep_weights=keep_weights, device=choose_device())
+
+
+def network_run(kind: str, cfg, *, keep_weights: bool = False) -> results.Run:
+    """:func:`trained_network` of ``kind`` at ``cfg`` as a :class:`tsrobust.results.Run`, on the
+    images a notebook of chapters 9–10 loads (the first ``n_train`` / ``n_test``, on the CPU)
+    and the device it chooses. ``keep_weights`` is part of what the record holds: a chapter's
+    run and another's of the same name must agree on it (chapters 9 and 10 keep the weights of
+    their first seed)."""
+    _check_kind(kind)
+    return results.Run(f"{NETWORK_CHAPTER}/{network_name(kind, cfg)}",
+                       partial(_network_job, kind, cfg.as_dict(), keep_weights),
+                       settings={**cfg.as_dict(), "keep_weights": keep_weights})
