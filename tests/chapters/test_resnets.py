@@ -141,3 +141,11 @@ def test_tiny_round_trip_records_reloads_and_rebuilds_the_networks(tmp_path, mon
 
     with pytest.raises(ValueError, match="keep_weights"):
         resnets.network_at(st, 2, cfg)  # ST keeps only its distillation epoch
+
+
+def test_shown_markdown_says_which_run_is_shown():
+    own = resnets.shown_markdown("smoke", True, "smoke", "2 epochs")
+    assert "this build's own run (2 epochs)" in own and "not a test of the paper" in own
+    big = resnets.shown_markdown("cpu", False, "smoke", "15 epochs")
+    assert "`cpu` run recorded in the repository (15 epochs)" in big
+    assert "`smoke` run is shown compactly at the end" in big

@@ -949,15 +949,8 @@ def plot_neighbours(runs: dict, analysis: dict, data: CIFAR10, k: int = 5):
 def shown_markdown(shown_cfg, own_run: bool, build_profile: str) -> str:
     """Which run the chapter shows: the largest recorded, or this build's own (a pipeline
     check)."""
-    if own_run:
-        return (f"No run larger than this build's `{build_profile}` run is recorded in this copy "
-                f"of the book, so the tables, figures and verdicts below are this build's own run "
-                f"({scale_note(shown_cfg)}): a check that the pipeline works, not a test of the "
-                f"paper at scale.")
-    return (f"The tables, figures and verdicts below are the `{shown_cfg.profile}` run recorded "
-            f"in the repository ({scale_note(shown_cfg)}), the largest recorded; every number in "
-            f"them comes from its records. This build's own `{build_profile}` run is shown "
-            f"compactly at the end, as the pipeline check.")
+    return resnets.shown_markdown(shown_cfg.profile, own_run, build_profile,
+                                  scale_note(shown_cfg))
 
 
 def reading_markdown(shown_cfg, own_run: bool) -> str:

@@ -283,6 +283,20 @@ def network_at(res, epoch: int, cfg, *, device="cpu") -> ResNet18:
                              device=choose_device(device))
 
 
+def shown_markdown(shown_profile: str, own_run: bool, build_profile: str, scale: str) -> str:
+    """The sentence that says which run chapters 9 and 10 show: the largest recorded one (of
+    ``shown_profile``), or this build's own run — then a pipeline check, not a test at scale.
+    ``scale``: the shown run's scale, as the chapter's rows state it."""
+    if own_run:
+        return (f"No run larger than this build's `{build_profile}` run is recorded in this copy "
+                f"of the book, so the tables, figures and verdicts below are this build's own run "
+                f"({scale}): a check that the pipeline works, not a test of the paper at scale.")
+    return (f"The tables, figures and verdicts below are the `{shown_profile}` run recorded in "
+            f"the repository ({scale}), the largest recorded; every number in them comes from "
+            f"its records. This build's own `{build_profile}` run is shown compactly at the end, "
+            f"as the pipeline check.")
+
+
 def _network_job(kind: str, values: dict, keep_weights: bool):
     values = dict(values)
     cfg = network_config(values.pop("profile"), values.pop("seed"), **values)
