@@ -80,9 +80,9 @@ def test_settings_resolve_in_every_profile_and_bad_ones_fail_fast():
 
 def test_analysis_epoch_is_the_papers_scaled():
     cpu = resolve(ch09.SETTINGS, profile="cpu", seed=0)
-    assert ch09.analysis_epoch(cpu) == 3  # 40 of 200 → 3 of 15
+    assert ch09.analysis_epoch(cpu) == 2  # 40 of 200 → 2 of 10
     assert ch09.analysis_epoch(resolve(ch09.SETTINGS, profile="cpu", seed=0,
-                                       analysis_epoch=200)) == 15
+                                       analysis_epoch=200)) == 10
     for p in ("smoke", "cpu", "gpu", "paper"):
         c = resolve(ch09.SETTINGS, profile=p, seed=0)
         e = ch09.analysis_epoch(c)
@@ -298,7 +298,7 @@ def test_work_counts_passes_from_the_settings():
     cpu = resolve(ch09.SETTINGS, profile="cpu", seed=0)
     w = ch09.work(cpu)
     assert ch09.train_images(cpu) == 9000
-    assert w["st_train"] == 3 * 15 * 9000 and w["at_pgd"] == 10 * w["at_train"]
+    assert w["st_train"] == 3 * 10 * 9000 and w["at_pgd"] == 10 * w["at_train"]
     # APGD: AT at 4 teacher epochs and ST at its last, CE + DLR on 1000 images, 100 steps
     assert w["apgd"] == 3 * (4 + 1) * 2 * 1000 * 100
 

@@ -114,12 +114,12 @@ def test_student_specs_per_profile():
     assert smoke == ["normal", "permute_k1", "permute_k3", "permute_k7", "correct_fix_1",
                      "hybrid"]
     cpu = ch10.student_specs(_cfg("cpu"))
-    # teacher epochs of a 15-epoch run: 20, 40, 100, 200 of 200 → 2, 3, 8, 15; distillation at 3
-    assert resnets.teacher_epochs(ch10.network_config(_cfg("cpu"))) == (2, 3, 8, 15)
+    # teacher epochs of a 10-epoch run: 20, 40, 100, 200 of 200 → 1, 2, 5, 10; distillation at 2
+    assert resnets.teacher_epochs(ch10.network_config(_cfg("cpu"))) == (1, 2, 5, 10)
     assert cpu == (["normal"] + [f"permute_k{k}" for k in (1, 2, 3, 5, 7)]
                    + [f"average_k{k}" for k in (1, 2, 3, 5, 7)]
-                   + ["correct_fix_1", "hybrid", "teacher_e2", "teacher_e8", "teacher_e15",
-                      "kl_e2", "kl_e3", "kl_e8", "kl_e15"])
+                   + ["correct_fix_1", "hybrid", "teacher_e1", "teacher_e5", "teacher_e10",
+                      "kl_e1", "kl_e2", "kl_e5", "kl_e10"])
     assert len(set(cpu)) == len(cpu) == 20
 
 
@@ -129,7 +129,7 @@ def test_record_names_cover_networks_targets_manifolds_and_every_student():
     assert names["net_at"][0] == resnets.NETWORK_CHAPTER == names["net_st"][0]
     assert names["net_at"][1] == "at_seed0" and names["net_st"][1] == "st_seed0"
     assert {k for k in names if k.startswith("targets")} == {
-        "targets_at_e2", "targets_at_e3", "targets_at_e8", "targets_at_e15", "targets_st_e3"}
+        "targets_at_e1", "targets_at_e2", "targets_at_e5", "targets_at_e10", "targets_st_e2"}
     students = [k for k in names if k.startswith("student:")]
     assert len(students) == 40 and "student:hybrid:1" in students
     assert names["student:hybrid:1"][1] == "hybrid_seed1"

@@ -39,12 +39,13 @@ def test_scaled_epochs_by_hand():
 
 def test_teacher_eval_and_kept_epochs_of_the_profiles():
     cpu = resnets.network_config("cpu", 0)
-    assert resnets.snapshot_epochs(cpu) == (2, 3, 5, 8, 11, 15)
-    assert resnets.teacher_epochs(cpu) == (2, 3, 8, 15)
-    assert resnets.distillation_epoch(cpu) == 3
-    assert resnets.eval_epochs("at", cpu) == (2, 3, 8, 15)
-    assert resnets.eval_epochs("st", cpu) == (15,)
-    assert resnets.kept_epochs("st", cpu) == (3,)
+    # 10 epochs: 1, 2, 3, 5, 7.5, 10 rounded half up
+    assert resnets.snapshot_epochs(cpu) == (1, 2, 3, 5, 8, 10)
+    assert resnets.teacher_epochs(cpu) == (1, 2, 5, 10)
+    assert resnets.distillation_epoch(cpu) == 2
+    assert resnets.eval_epochs("at", cpu) == (1, 2, 5, 10)
+    assert resnets.eval_epochs("st", cpu) == (10,)
+    assert resnets.kept_epochs("st", cpu) == (2,)
     paper = resnets.network_config("paper", 0)
     assert resnets.teacher_epochs(paper) == resnets.PAPER_TEACHER_EPOCHS
     assert resnets.distillation_epoch(paper) == 40

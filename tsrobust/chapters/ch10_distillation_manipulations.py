@@ -98,12 +98,12 @@ MANIFOLD_ALPHA_STEPS = 4
 """PGD step of the exemplar manifolds: ε / 4 (2/255 at ε = 8/255, the step of A.2's AT)."""
 
 STUDENT_SETTINGS = {
-    "student_epochs": Setting(int, smoke=2, cpu=15, gpu=40, paper=PAPER_EPOCHS, min=1,
+    "student_epochs": Setting(int, smoke=2, cpu=10, gpu=40, paper=PAPER_EPOCHS, min=1,
                               doc="epochs each student is distilled for, with the networks' "
                                   "recipe (A.2: SGD 0.1, momentum 0.9, the drops at 100 and 150 "
                                   "of 200 scaled; the source's students follow its reference "
                                   "[9], whose recipe A.2 is)"),
-    "n_student": Setting(int, smoke=1000, cpu=9000, gpu=45_000, paper=45_000, min=10,
+    "n_student": Setting(int, smoke=1000, cpu=6000, gpu=45_000, paper=45_000, min=10,
                          max=50_000,
                          doc="training images the students learn from: the first of the "
                              "networks' training split (A.2: the 45 000 left after 500 per "
@@ -145,8 +145,8 @@ STUDENT_SETTINGS = {
 """The students' settings (the networks' are :data:`tsrobust.chapters.resnets.NETWORK_SETTINGS`).
 
 The ``cpu`` profile distils 20 students (normal; fix-k permute and average for k = 1, 2, 3,
-5, 7; correct-fix-1; hybrid; the three other teacher epochs; KL from the four) for 15 epochs on
-9 000 images each and attacks each on 500 test images: :func:`work` counts it."""
+5, 7; correct-fix-1; hybrid; the three other teacher epochs; KL from the four) for 10 epochs on
+6 000 images each and attacks each on 500 test images: :func:`work` counts it."""
 
 SETTINGS = {**resnets.NETWORK_SETTINGS, **STUDENT_SETTINGS}
 """Chapter 10's parameters: chapter 9's networks (so that the teacher is one of them) and the

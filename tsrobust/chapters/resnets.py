@@ -83,7 +83,7 @@ NETWORK_SETTINGS = {
                     doc="first layer: 'cifar' (3×3 stride 1, no max-pool; A.2's reference "
                         "implementation) or 'imagenet' (torchvision's 7×7 stride 2 + max-pool; "
                         "§3's wording)"),
-    "epochs": Setting(int, smoke=2, cpu=15, gpu=40, paper=PAPER_EPOCHS, min=1,
+    "epochs": Setting(int, smoke=2, cpu=10, gpu=40, paper=PAPER_EPOCHS, min=1,
                       doc="training epochs (A.2: 200; the learning-rate drops at 100 and 150 "
                           "of 200 are scaled to the run)"),
     "lr": Setting(float, smoke=0.1, cpu=0.1, gpu=0.1, paper=0.1, min=0.0,
@@ -116,7 +116,7 @@ NETWORK_SETTINGS = {
 }
 """The networks of source C (A.2) and what is measured on them. ``gpu`` and ``paper`` are the
 source's ResNet-18 and recipe (``gpu`` for 40 epochs); ``cpu`` a ResNet-18 a quarter as wide on
-10 000 images for 15 epochs — the recipe unchanged, the learning-rate drops at the same fractions
+10 000 images for 10 epochs — the recipe unchanged, the learning-rate drops at the same fractions
 of the run; ``smoke`` checks the pipeline."""
 
 
