@@ -141,6 +141,13 @@ def test_at_mbnc_and_eps_rows_against_the_best_ccat():
     one = _runs(seeds=1)
     assert _verdict(one, "AT has higher MBNC than every CCAT") == "inconclusive"
     assert _verdict(one, "lower ε_out curve than every CCAT") == "inconclusive"
+    assert "one seed" in _row(ch07.claim_rows(one, CFG), "AT has higher MBNC").note
+    # three seeds, AT above the best CCAT student by less than the seeds' spread: inconclusive,
+    # and the note names the margin it missed, not a missing spread
+    tie = _runs(mbnc={**HOLD, "CCAT_10": HOLD["AT"] - 0.001}, jitter=0.05)
+    row = _row(ch07.claim_rows(tie, CFG), "AT has higher MBNC")
+    assert row.verdict == "inconclusive"
+    assert "one seed" not in row.note and "layer 0 (margin 0." in row.note
 
 
 def test_rank_correlation_row():

@@ -458,15 +458,20 @@ def _pm(runs, col) -> str:
     return results.mean_pm(_robust(runs, col), ".1f")
 
 
-def _layers_above(runs, a: str, b_of_layer) -> tuple[str, str]:
+def _layers_above(runs, a: str, b_of_layer) -> tuple[str, str, str]:
     """MBNC of ``a`` above that of ``b_of_layer(l)`` in every layer beyond the seeds' margin:
-    verdict (inconclusive without a spread) and "k of n layers: …"."""
+    verdict (inconclusive when a layer is within its margin or has no spread), "k of n layers:
+    …" and the note (which layers were within their margins, and by how much)."""
     layers = len(runs[0]["spec"][a]["mbnc"])
-    verdicts, cells = [], []
+    verdicts, cells, within = [], [], []
     for l in range(layers):
         b = b_of_layer(l)
         x, y = _spec(runs, a, "mbnc", l), _spec(runs, b, "mbnc", l)
-        verdicts.append(results.direction_verdict(_mean(x) - _mean(y), results.seed_margin(x, y)))
+        margin = results.seed_margin(x, y)
+        verdicts.append(results.direction_verdict(_mean(x) - _mean(y), margin))
+        if verdicts[-1] == "inconclusive":
+            within.append(f"layer {l} (margin {margin:.3f})" if margin is not None
+                          else f"layer {l} ({results.margin_text(None)})")
         cells.append(f"{results.mean_pm(x)} vs {results.mean_pm(y)}"
                      + ("" if b_of_layer(0) == b and all(b_of_layer(i) == b
                                                          for i in range(layers))
@@ -474,12 +479,10 @@ def _layers_above(runs, a: str, b_of_layer) -> tuple[str, str]:
     held = sum(v == "direction holds" for v in verdicts)
     verdict = ("inconclusive" if "inconclusive" in verdicts else
                "direction holds" if held == layers else "differs")
-    return verdict, f"{held} of {layers} layers: " + ", ".join(cells)
-
-
-def _layers_note(verdict: str) -> str:
-    return ("every layer beyond its margin across seeds"
-            + ("; " + results.margin_text(None) if verdict == "inconclusive" else ""))
+    note = "holds only with every layer beyond its margin across seeds (t × standard error)"
+    if within:
+        note += "; within it: " + ", ".join(within)
+    return verdict, f"{held} of {layers} layers: " + ", ".join(cells), note
 
 
 def _lower(runs, a: str, b: str, key: str) -> tuple[str, str, str]:
@@ -543,10 +546,10 @@ def claim_rows(runs: list[dict], cfg) -> list[results.Row]:
                  " (CCAT ρ = 10)", "Table 4", verdict,
                  results.margin_text(m, ".1f", " points")))
     top = lambda l: max(ccats, key=lambda c: _mean(_spec(runs, c, "mbnc", l)))  # noqa: E731
-    verdict, text = _layers_above(runs, AT, top)
+    verdict, text, note = _layers_above(runs, AT, top)
     rows.append(("AT has higher MBNC than every CCAT student, per layer", text,
                  "higher (figure only)", "Fig. 11, §5.6", verdict,
-                 _layers_note(verdict) + "; against the CCAT student of highest MBNC there"))
+                 note + "; against the CCAT student of highest MBNC there"))
     for key, name in (("eps_in_mean", "in"), ("eps_out_mean", "out")):
         low = min(ccats, key=lambda c: _mean(_spec(runs, c, key)))
         verdict, ours, note = _lower(runs, AT, low, key)
@@ -570,9 +573,9 @@ def claim_rows(runs: list[dict], cfg) -> list[results.Row]:
                      f"{PAPER_TABLE5[a]} vs {PAPER_TABLE5[b]}", "Table 5", verdict,
                      _note(results.margin_text(m, ".1f", " points"),
                            f"the paper's order: {paper5}" if a == AT else "")))
-    verdict, text = _layers_above(runs, RFT, lambda l: ST_SHORT)
+    verdict, text, note = _layers_above(runs, RFT, lambda l: ST_SHORT)
     rows.append(("RFT has higher MBNC than the short ST student it starts from, per layer", text,
-                 "higher (figure only)", "Fig. 15, A.11", verdict, _layers_note(verdict)))
+                 "higher (figure only)", "Fig. 15, A.11", verdict, note))
     verdict, ours, note = _lower(runs, RFT, ST_LONG, "eps_out_mean")
     rows.append(("RFT has a lower ε_out curve than the long ST student", ours,
                  "slightly lower (figure only)", "Fig. 16, A.11", verdict, note))
