@@ -404,6 +404,21 @@ def test_one_seed_has_no_spread_and_is_inconclusive(claim):
     assert _row(ch09.claim_rows(a, CPU), claim).verdict == "inconclusive"
 
 
+def test_networks_without_a_value_are_counted_and_explained():
+    a = _analysis()
+    a["per_seed"]["err2_at"] = [float("nan"), float("nan"), 25.0]  # a class never right
+    (errors,) = [c for c in CLAIMS if c.key == "errors"]
+    row = _row(ch09.claim_rows(a, CPU), errors)
+    assert "AT: no value on 2 of 3 networks" in row.note
+    assert "no average logit vector" in row.note and "one seed" not in row.note
+    a["per_seed"]["err2_at"] = [float("nan")] * 3
+    row = _row(ch09.claim_rows(a, CPU), errors)
+    assert row.verdict == "inconclusive" and "AT: no value on 3 of 3 networks" in row.note
+    assert "too few values for a spread" in row.note and "one seed" not in row.note
+    complete = _row(ch09.claim_rows(_analysis(), CPU), errors)
+    assert "no value" not in complete.note and "no average logit vector" not in complete.note
+
+
 def test_one_part_of_the_ao_claim_reversed_makes_it_differ():
     a = _analysis()
     ps = a["per_seed"]

@@ -390,7 +390,8 @@ class Claim:
     of one network each (aligned by index), :func:`tsrobust.results.paired_seed_margin` of the
     differences (at least ``floor``); ``"positive"`` — the same for the values themselves.
     ``paper_numbers``: ``{per_seed key: (paper value, tolerance)}`` that a run at the paper's
-    settings must also match to count as reproduced.
+    settings must also match to count as reproduced. ``missing``: why a network can have no
+    value (the row then says on how many it has none).
     """
 
     key: str
@@ -405,6 +406,7 @@ class Claim:
     floor: float = 0.0
     paper_numbers: tuple = ()
     note: str = ""
+    missing: str = ""
 
 
 def claims(ks) -> list[Claim]:
@@ -469,7 +471,9 @@ def claims(ks) -> list[Claim]:
         Claim("errors", "ST's errors fall on the 2nd class of the true class's average logit "
               "vector more often than AT's (test images, epoch {e})",
               "ST often its 2nd, AT a broader set (figure only)", "§4.1, Fig. 3C",
-              (("err2_st", "err2_at"),), **pts, note="share of the errors, natural images"),
+              (("err2_st", "err2_at"),), **pts, note="share of the errors, natural images",
+              missing="a class without a correctly classified test image has no average logit "
+                      "vector"),
         Claim("neighbours", "ST's logit-cosine neighbours share the seed image's class more "
               "often than AT's (epoch {e})", "ST: primarily the seed's class; AT: similar "
               "colour and shape across classes (figure only)", "§4.3, Fig. B.3",
@@ -600,6 +604,14 @@ def claim_rows(analysis: dict, cfg) -> list[results.Row]:
             if all(m == "reproduced" for m in matches):
                 verdict = "reproduced"
         margin = _margins_text(margins, claim.spec, claim.unit)
+        keys = list(dict.fromkeys(k for part in claim.parts for k in part if k is not None))
+        gaps = [(k, sum(results.as_number(x) is None for x in per_seed[k]), len(per_seed[k]))
+                for k in keys]
+        gaps = [f"{_label(k)}: no value on {m} of {n} networks" for k, m, n in gaps if m]
+        if gaps:
+            if all(m is None for m in margins):
+                margin = "too few values for a spread: nothing to judge a direction by"
+            margin = "; ".join([*gaps, *([claim.missing] if claim.missing else []), margin])
         quantity = claim.quantity.format(e=analysis["epoch"], last=analysis["last"])
         note = "; ".join(p for p in (claim.note, margin, scale_note(cfg)) if p)
         rows.append(results.Row(quantity, "; ".join(cells), claim.paper, claim.source, verdict,
